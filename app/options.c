@@ -1,0 +1,144 @@
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void options_usage(FILE *out)
+{
+    fprintf(out,
+            "rstscope %s - who reset that TCP connection, and why\n"
+            "\n"
+            "Usage:\n"
+            "  rstscope --pcap FILE [options]          replay a pcap/pcapng capture\n"
+            "  rstscope [EAL options] -- [options]     run live on DPDK ports until SIGINT\n"
+            "\n"
+            "Options:\n"
+            "  --pcap FILE            replay FILE through DPDK's net_pcap device and exit at its end\n"
+            "  --summary FILE         write the final counters as one JSON object\n"
+            "  --events FILE          write one JSON line per reset event\n"
+            "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
+            "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
+            "  --rst-fold-ms MS       RSTs of one connection this close together are one event\n"
+            "                         (default 1000)\n"
+            "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
+            "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
+            "  --quiet                no report on stdout\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          version\n"
+            "\n"
+            "Live example (NIC bound to vfio-pci, 3 lcores: main + 2 workers):\n"
+            "  rstscope -l 0-2 -a 0000:3b:00.0 -- --summary /var/lib/rstscope/summary.json\n"
+            "Test example (kernel interface, no hugepages):\n"
+            "  rstscope --no-huge -m 256 --no-pci -l 0,1 --vdev net_af_packet0,iface=eth1 --\n",
+            RSTSCOPE_VERSION);
+}
+
+/* Whole-string unsigned parse with bounds; names the option in the error. */
+static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+        fprintf(stderr, "rstscope: invalid value '%s' for --%s (expected an integer %u..%u)\n", s,
+                opt, min, max);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int options_parse(struct options *o, int argc, char **argv)
+{
+    enum { O_PCAP = 256, O_SUMMARY, O_EVENTS, O_WORKERS, O_MAXFLOWS, O_FOLD, O_IDLE, O_STATUS,
+           O_QUIET };
+    static const struct option longopts[] = {
+        {"pcap", required_argument, NULL, O_PCAP},
+        {"summary", required_argument, NULL, O_SUMMARY},
+        {"events", required_argument, NULL, O_EVENTS},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"max-flows", required_argument, NULL, O_MAXFLOWS},
+        {"rst-fold-ms", required_argument, NULL, O_FOLD},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"status-interval", required_argument, NULL, O_STATUS},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    uint32_t v;
+
+    memset(o, 0, sizeof(*o));
+    o->max_flows = 1000000;
+    o->fold_ms = 1000;
+    o->idle_timeout_s = 3600;
+    o->status_interval_s = 5;
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, ":hV", longopts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case O_PCAP:
+            o->pcap = optarg;
+            break;
+        case O_SUMMARY:
+            o->summary = optarg;
+            break;
+        case O_EVENTS:
+            o->events = optarg;
+            break;
+        case O_WORKERS:
+            if (parse_u32("workers", optarg, 1, 64, &v) < 0)
+                return -1;
+            o->workers = v;
+            break;
+        case O_MAXFLOWS:
+            if (parse_u32("max-flows", optarg, 16, 1u << 30, &v) < 0)
+                return -1;
+            o->max_flows = v;
+            break;
+        case O_FOLD:
+            if (parse_u32("rst-fold-ms", optarg, 0, 60000, &v) < 0)
+                return -1;
+            o->fold_ms = v;
+            break;
+        case O_IDLE:
+            if (parse_u32("idle-timeout", optarg, 1, 7 * 86400, &v) < 0)
+                return -1;
+            o->idle_timeout_s = v;
+            break;
+        case O_STATUS:
+            if (parse_u32("status-interval", optarg, 0, 86400, &v) < 0)
+                return -1;
+            o->status_interval_s = v;
+            break;
+        case O_QUIET:
+            o->quiet = 1;
+            break;
+        case 'h':
+            options_usage(stdout);
+            return 1;
+        case 'V':
+            printf("rstscope %s\n", RSTSCOPE_VERSION);
+            return 1;
+        case ':':
+            fprintf(stderr, "rstscope: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "rstscope: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rstscope: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

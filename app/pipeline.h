@@ -1,0 +1,55 @@
+/*
+ * The data path's shared state. Threads:
+ *   main lcore   - control: EOF detection, status line, event writer, final report; it never
+ *                  touches packets;
+ *   distributor  - only when ports have fewer RX queues than there are workers: polls queue 0
+ *                  of every port and spreads packets over the workers by a symmetric flow hash;
+ *   workers      - each owns one engine (flow table, counters) and polls its own queue (RSS)
+ *                  or ring. Nothing on a worker is shared, so nothing is locked.
+ */
+#ifndef RS_PIPELINE_H
+#define RS_PIPELINE_H
+
+#include <stdint.h>
+
+#include <rte_ring.h>
+
+#include "engine.h"
+
+#define RS_MAX_WORKERS 64
+#define RS_MAX_PORTS 16
+#define RS_BURST 32
+
+struct worker {
+    unsigned lcore;
+    unsigned index;
+    struct engine *eng;
+    struct rte_ring *in; /* from the distributor; NULL when polling queues directly */
+    uint16_t queue;      /* RX queue polled on every port when in == NULL */
+    volatile int done;   /* set by the worker after its final flush */
+    struct engine_stats stats; /* written by this worker only */
+} __attribute__((aligned(64)));
+
+struct pipeline {
+    unsigned n_workers;
+    unsigned n_ports;
+    uint16_t ports[RS_MAX_PORTS];
+    uint8_t port_pcap_ts[RS_MAX_PORTS]; /* port delivers capture time in the dynfield */
+    int ts_offset;                      /* timestamp dynfield offset, -1 when absent */
+    uint64_t ts_flag;                   /* its RX flag */
+    int replay;                         /* offline: never drop, block instead */
+    unsigned dist_lcore;                /* distributor lcore, or RTE_MAX_LCORE when none */
+    struct rte_ring *events;            /* workers -> main; NULL without --events */
+    uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
+    volatile int dist_done;
+    struct worker w[RS_MAX_WORKERS];
+};
+
+extern volatile int force_quit; /* SIGINT/SIGTERM: stop and report */
+extern volatile int input_done; /* replay: the whole capture has been received */
+
+int worker_main(void *arg);      /* arg: struct worker * */
+int distributor_main(void *arg); /* arg: struct pipeline * */
+void pipeline_event_sink(void *ctx, const struct rst_event *ev);
+
+#endif

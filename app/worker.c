@@ -1,0 +1,188 @@
+#include <sched.h>
+#include <sys/time.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
+
+#include "pipeline.h"
+
+#define IDLE_POLLS_BEFORE_YIELD 256
+#define PREFETCH_OFFSET 3
+#define HEADER_COPY 256 /* bytes of a chained mbuf made contiguous for the parser */
+
+extern struct pipeline *g_pipe;
+
+/* Live clock: wall time at start plus TSC ticks, read once per burst. */
+static uint64_t clock_us(uint64_t tsc0, uint64_t wall0_us, uint64_t hz)
+{
+    return wall0_us + (rte_rdtsc() - tsc0) * 1000000ULL / hz;
+}
+
+static uint64_t wall_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000ULL + (uint64_t)tv.tv_usec;
+}
+
+void pipeline_event_sink(void *ctx, const struct rst_event *ev)
+{
+    struct worker *w = ctx;
+    struct pipeline *p = g_pipe;
+
+    if (!p->events)
+        return;
+    struct rst_event copy = *ev; /* the ring API takes a non-const pointer */
+
+    while (rte_ring_mp_enqueue_elem(p->events, &copy, sizeof(copy)) != 0) {
+        /* Live: never stall the packet path, count the loss (the counters keep the event).
+         * Replay: the capture waits for the writer, nothing is lost. */
+        if (!p->replay || force_quit) {
+            STAT_INC(&w->stats, events_dropped);
+            return;
+        }
+        rte_pause();
+    }
+}
+
+static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
+{
+    struct pipeline *p = g_pipe;
+    uint8_t copy[HEADER_COPY];
+
+    for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+    for (uint16_t i = 0; i < n; i++) {
+        struct rte_mbuf *m = pkts[i];
+        if (i + PREFETCH_OFFSET < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
+        uint64_t ts = now;
+        if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
+            ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
+        const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+        uint32_t len = m->data_len;
+        if (unlikely(m->nb_segs > 1)) {
+            len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
+            data = rte_pktmbuf_read(m, 0, len, copy);
+        }
+        engine_input(w->eng, data, len, ts);
+    }
+    rte_pktmbuf_free_bulk(pkts, n);
+}
+
+int worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pipeline *p = g_pipe;
+    struct rte_mbuf *pkts[RS_BURST];
+    uint64_t hz = rte_get_tsc_hz(), tsc0 = rte_rdtsc(), wall0 = wall_now_us();
+    unsigned idle = 0;
+
+    for (;;) {
+        uint16_t got = 0;
+        uint64_t now = clock_us(tsc0, wall0, hz);
+        /* Read before polling: the flag is raised after the last packet was handed over, so
+         * an empty poll that follows it proves the source is drained. */
+        int src_done = __atomic_load_n(w->in ? &p->dist_done : &input_done, __ATOMIC_ACQUIRE);
+
+        if (w->in) {
+            unsigned n = rte_ring_sc_dequeue_burst(w->in, (void **)pkts, RS_BURST, NULL);
+            got = (uint16_t)n;
+            if (n)
+                process_burst(w, pkts, (uint16_t)n, now);
+        } else {
+            for (unsigned i = 0; i < p->n_ports; i++) {
+                uint16_t n = rte_eth_rx_burst(p->ports[i], w->queue, pkts, RS_BURST);
+                got += n;
+                if (n)
+                    process_burst(w, pkts, n, now);
+            }
+        }
+        /* Replays keep capture time; live traffic also ages on the clock when idle. */
+        engine_age(w->eng, p->replay ? 0 : now);
+        if (got) {
+            idle = 0;
+            continue;
+        }
+        if (force_quit)
+            break;
+        if (src_done)
+            break;
+        if (++idle >= IDLE_POLLS_BEFORE_YIELD) {
+            idle = 0;
+            sched_yield(); /* lets oversubscribed test setups make progress */
+        } else {
+            rte_pause();
+        }
+    }
+    engine_flush(w->eng);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int distributor_main(void *arg)
+{
+    struct pipeline *p = arg;
+    struct rte_mbuf *pkts[RS_BURST];
+    struct rte_mbuf *out[RS_MAX_WORKERS][RS_BURST];
+    unsigned cnt[RS_MAX_WORKERS];
+    unsigned idle = 0;
+
+    for (;;) {
+        uint16_t got = 0;
+        int src_done = __atomic_load_n(&input_done, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; i < p->n_ports; i++) {
+            uint16_t n = rte_eth_rx_burst(p->ports[i], 0, pkts, RS_BURST);
+            if (!n)
+                continue;
+            got += n;
+            memset(cnt, 0, sizeof(unsigned) * p->n_workers);
+            for (uint16_t k = 0; k < n; k++) {
+                struct pkt_info pi;
+                struct rte_mbuf *m = pkts[k];
+                uint32_t h = 0;
+                /* Same canonical key as the flow table: both directions meet on one worker. */
+                if (m->nb_segs == 1 &&
+                    pkt_parse(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &pi) == PKT_TCP) {
+                    struct flow_key key;
+                    int d;
+                    flow_key_make(&pi, &key, &d);
+                    h = flow_key_hash(&key);
+                }
+                unsigned wi = h % p->n_workers;
+                out[wi][cnt[wi]++] = m;
+            }
+            for (unsigned wi = 0; wi < p->n_workers; wi++) {
+                unsigned sent = 0;
+                while (sent < cnt[wi]) {
+                    sent += rte_ring_sp_enqueue_burst(p->w[wi].in, (void **)out[wi] + sent,
+                                                      cnt[wi] - sent, NULL);
+                    if (sent < cnt[wi] && (!p->replay || force_quit)) {
+                        STAT_SET(p, ring_drops, p->ring_drops + (cnt[wi] - sent));
+                        rte_pktmbuf_free_bulk(out[wi] + sent, cnt[wi] - sent);
+                        break;
+                    }
+                }
+            }
+        }
+        if (got) {
+            idle = 0;
+            continue;
+        }
+        if (force_quit || src_done)
+            break;
+        if (++idle >= IDLE_POLLS_BEFORE_YIELD) {
+            idle = 0;
+            sched_yield();
+        } else {
+            rte_pause();
+        }
+    }
+    __atomic_store_n(&p->dist_done, 1, __ATOMIC_RELEASE);
+    return 0;
+}

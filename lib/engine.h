@@ -1,0 +1,75 @@
+/*
+ * The per-worker analysis engine: parse -> flow lookup -> TCP tracking -> RST events.
+ * One engine per polling core, never shared (shared-nothing). Time is the packet's capture
+ * time, so a replay expires and folds exactly as the live traffic did.
+ */
+#ifndef RS_ENGINE_H
+#define RS_ENGINE_H
+
+#include <stdint.h>
+
+#include "flow_table.h"
+#include "stats.h"
+
+/* One reset event, as emitted to the event sink (fixed size: it travels through a ring). */
+struct rst_event {
+    uint64_t ts_us; /* capture time of the first RST */
+    uint8_t client_ip[16];
+    uint8_t server_ip[16];
+    uint16_t client_port;
+    uint16_t server_port;
+    uint32_t rst_count;
+    uint32_t seq; /* decisive RST's seq/ack */
+    uint32_t ack;
+    uint8_t family;
+    uint8_t direction_known;
+    uint8_t sender; /* 0 = client, 1 = server */
+    uint8_t origin; /* enum rst_origin */
+    uint8_t cause;  /* enum rst_cause */
+    uint8_t state;  /* enum conn_state before the first RST */
+    uint8_t check;  /* enum seq_check of the decisive RST */
+    uint8_t rst_flags;
+    uint8_t ttl;
+    uint8_t worker;
+    uint8_t pad[6];
+};
+
+typedef void (*event_sink_fn)(void *ctx, const struct rst_event *ev);
+
+struct engine_config {
+    uint32_t max_flows;         /* this engine's table capacity */
+    uint64_t fold_us;           /* RSTs this close to the previous one join its event */
+    uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
+    uint64_t established_timeout_us;
+    uint64_t closed_timeout_us; /* closed or reset connections linger this long */
+    uint32_t age_budget;        /* flows examined per engine_age() call */
+    uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's */
+};
+
+void engine_config_defaults(struct engine_config *c);
+
+struct engine {
+    struct engine_config cfg;
+    struct flow_table *ft;
+    struct engine_stats *stats; /* owned by the caller: cache-aligned, read by main */
+    event_sink_fn sink;         /* may be NULL */
+    void *sink_ctx;
+    uint64_t now_us; /* latest time seen (monotonic) */
+    uint8_t id;
+};
+
+/* stats must outlive the engine; sink may be NULL. Returns NULL on allocation failure. */
+struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
+                             event_sink_fn sink, void *sink_ctx, uint8_t id);
+void engine_destroy(struct engine *e);
+
+/* Process one frame captured at ts_us. */
+void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);
+/* Process an already parsed TCP segment (the fuzzer and unit tests use this). */
+void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts_us);
+/* Advance time and run a bounded ageing step (expiry, closing held RST events). */
+void engine_age(struct engine *e, uint64_t now_us);
+/* End of input: close every held event, expire every flow. */
+void engine_flush(struct engine *e);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * One tracked TCP connection. Both directions share one entry: the key is canonical (the lower
+ * (address, port) endpoint first), so a packet and its reply hash to the same slot and, with a
+ * symmetric distributor, to the same worker.
+ */
+#ifndef RS_FLOW_H
+#define RS_FLOW_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "cause.h"
+#include "pkt_parse.h"
+
+struct flow_key {
+    uint8_t lo_addr[16];
+    uint8_t hi_addr[16];
+    uint16_t lo_port;
+    uint16_t hi_port;
+    uint32_t zero; /* keeps the key 40 bytes with no uninitialised padding */
+};
+
+/* Per-direction state: what one endpoint has sent. Index 0 = the key's lo endpoint. */
+#define DIR_SYN 0x01
+#define DIR_SYNACK 0x02
+#define DIR_FIN 0x04
+#define DIR_RST 0x08
+#define DIR_ACK 0x10
+#define DIR_DATA 0x20
+#define DIR_SEQ_KNOWN 0x40 /* next_seq is valid */
+#define DIR_ACK_KNOWN 0x80 /* max_ack and win are valid */
+
+struct flow_dir {
+    uint32_t isn;      /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
+    uint32_t next_seq; /* highest seq + len (+SYN/FIN) seen from it */
+    uint32_t max_ack;  /* highest ACK it sent: its RCV.NXT */
+    uint32_t win;      /* last window it advertised, scaled when the scale is known */
+    uint32_t fin_seq;
+    uint8_t seen;   /* DIR_* */
+    uint8_t wscale; /* from its SYN, 0xff when absent */
+    uint8_t ttl;    /* last TTL of a non-RST packet (0 = none yet) */
+    uint8_t df;
+    uint16_t ip_id;
+    uint16_t pad;
+    uint64_t last_ts; /* µs */
+};
+
+/* A reset event being held open so that repeated RSTs fold into it. */
+struct pending_rst {
+    uint64_t first_ts;
+    uint64_t last_ts;
+    uint32_t rst_count;
+    uint32_t seq;
+    uint32_t ack;
+    uint8_t active;
+    uint8_t sender_dir; /* dir index of the decisive RST's sender */
+    uint8_t state;      /* connection state before the first RST */
+    uint8_t check;      /* enum seq_check of the decisive RST */
+    uint8_t rst_flags;
+    uint8_t ttl;
+    uint8_t had_flow;    /* anything of the connection seen before the first RST */
+    uint8_t after_data;  /* receiver sent new data after the RST: it ignored it */
+    uint8_t pad[4];
+};
+
+struct flow {
+    struct flow_key key;
+    uint32_t hash;
+    uint8_t state;      /* enum conn_state */
+    uint8_t client_dir; /* dir index of the client (SYN sender, or best guess) */
+    uint8_t direction_known;
+    uint8_t wscale_ok; /* both SYNs carried window scale: windows are scaled */
+    uint64_t first_ts;
+    uint64_t last_ts;
+    struct flow_dir dir[2];
+    struct pending_rst rst;
+};
+
+/* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
+static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, int *dir)
+{
+    int c = memcmp(p->src, p->dst, 16);
+    int src_lo = c < 0 || (c == 0 && p->sport <= p->dport);
+    memset(k, 0, sizeof(*k));
+    if (src_lo) {
+        memcpy(k->lo_addr, p->src, 16);
+        memcpy(k->hi_addr, p->dst, 16);
+        k->lo_port = p->sport;
+        k->hi_port = p->dport;
+    } else {
+        memcpy(k->lo_addr, p->dst, 16);
+        memcpy(k->hi_addr, p->src, 16);
+        k->lo_port = p->dport;
+        k->hi_port = p->sport;
+    }
+    *dir = src_lo ? 0 : 1;
+}
+
+/* 64-bit mix (splitmix64 finaliser) folded over the key: symmetric because the key is. */
+static inline uint64_t rs_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static inline uint32_t flow_key_hash(const struct flow_key *k)
+{
+    uint64_t w[5];
+    memcpy(w, k, sizeof(w));
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 5; i++)
+        h = rs_mix64(h ^ w[i]);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+    return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+#endif

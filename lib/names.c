@@ -1,0 +1,79 @@
+#include "cause.h"
+#include "pkt_parse.h"
+
+#define NAME_OF(tab, i) ((i) >= 0 && (unsigned)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : "?")
+
+static const char *const cause_names[CAUSE_MAX] = {
+    [CAUSE_REFUSED] = "refused",           [CAUSE_SERVER_ABORT] = "server_abort",
+    [CAUSE_CLIENT_ABORT] = "client_abort", [CAUSE_AFTER_FIN] = "after_fin",
+    [CAUSE_NO_FLOW] = "no_flow",           [CAUSE_OUT_OF_WINDOW] = "out_of_window",
+    [CAUSE_UNCLASSIFIED] = "unclassified",
+};
+
+static const char *const cause_meanings[CAUSE_MAX] = {
+    [CAUSE_REFUSED] = "server host answered a SYN with RST: nothing listening on that port",
+    [CAUSE_SERVER_ABORT] = "server aborted an open connection (abortive close, crash, limits)",
+    [CAUSE_CLIENT_ABORT] = "client aborted an open connection (cancel, timeout, abortive close)",
+    [CAUSE_AFTER_FIN] = "RST once the FIN exchange had started (mostly benign abortive close)",
+    [CAUSE_NO_FLOW] = "RST for a connection never seen (mid-stream start, backscatter, scans)",
+    [CAUSE_OUT_OF_WINDOW] = "RST the receiver must ignore: sequence outside its window",
+    [CAUSE_UNCLASSIFIED] = "none of the known signatures fit",
+};
+
+static const char *const state_names[CS_MAX] = {
+    [CS_NONE] = "none",         [CS_SYN_SENT] = "syn_sent", [CS_SYN_RECEIVED] = "syn_received",
+    [CS_ESTABLISHED] = "established", [CS_MIDSTREAM] = "midstream", [CS_FIN_WAIT] = "fin_wait",
+    [CS_CLOSING] = "closing",   [CS_CLOSED] = "closed",     [CS_RESET] = "reset",
+};
+
+static const char *const origin_names[ORIGIN_MAX] = {
+    [ORIGIN_UNKNOWN] = "unknown", [ORIGIN_HOST] = "host", [ORIGIN_MIDDLEBOX] = "middlebox"};
+
+static const char *const seq_check_names[SEQ_MAX] = {
+    [SEQ_UNKNOWN] = "unknown",           [SEQ_EXACT] = "exact",   [SEQ_IN_WINDOW] = "in_window",
+    [SEQ_OUT_OF_WINDOW] = "out_of_window", [SEQ_ACK_OK] = "ack_ok", [SEQ_ACK_BAD] = "ack_bad",
+};
+
+static const char *const malformed_names[MAL_MAX] = {
+    [MAL_NONE] = "none",
+    [MAL_L2_TRUNCATED] = "l2_truncated",
+    [MAL_VLAN_TRUNCATED] = "vlan_truncated",
+    [MAL_VLAN_TOO_DEEP] = "vlan_too_deep",
+    [MAL_IPV4_TRUNCATED] = "ipv4_truncated",
+    [MAL_IPV4_BAD_VERSION] = "ipv4_bad_version",
+    [MAL_IPV4_BAD_HEADER_LEN] = "ipv4_bad_header_len",
+    [MAL_IPV4_BAD_TOTAL_LEN] = "ipv4_bad_total_len",
+    [MAL_IPV6_TRUNCATED] = "ipv6_truncated",
+    [MAL_IPV6_BAD_VERSION] = "ipv6_bad_version",
+    [MAL_IPV6_BAD_PAYLOAD_LEN] = "ipv6_bad_payload_len",
+    [MAL_IPV6_EXT_TRUNCATED] = "ipv6_ext_truncated",
+    [MAL_IPV6_EXT_TOO_DEEP] = "ipv6_ext_too_deep",
+    [MAL_TCP_TRUNCATED] = "tcp_truncated",
+    [MAL_TCP_BAD_DATA_OFFSET] = "tcp_bad_data_offset",
+    [MAL_TCP_BAD_OPTION] = "tcp_bad_option",
+};
+
+const char *cause_name(int c)
+{
+    return NAME_OF(cause_names, c);
+}
+const char *cause_meaning(int c)
+{
+    return NAME_OF(cause_meanings, c);
+}
+const char *conn_state_name(int s)
+{
+    return NAME_OF(state_names, s);
+}
+const char *origin_name(int o)
+{
+    return NAME_OF(origin_names, o);
+}
+const char *seq_check_name(int s)
+{
+    return NAME_OF(seq_check_names, s);
+}
+const char *malformed_name(int r)
+{
+    return NAME_OF(malformed_names, r);
+}

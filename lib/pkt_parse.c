@@ -1,0 +1,224 @@
+#include "pkt_parse.h"
+
+#include <string.h>
+
+#define ETH_HLEN 14
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86dd
+#define ETHERTYPE_VLAN 0x8100
+#define ETHERTYPE_QINQ 0x88a8
+#define ETHERTYPE_QINQ_OLD 0x9100
+#define IPPROTO_TCP_ 6
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static enum pkt_kind malformed(struct pkt_info *out, enum malformed_reason r)
+{
+    out->malformed = (uint8_t)r;
+    return PKT_MALFORMED;
+}
+
+/*
+ * TCP options. Bounds: opt points at doff*4-20 bytes that are inside the frame. A bad length
+ * stops parsing and voids what was read, like Linux's tcp_parse_options() ignoring "silly
+ * options" while still accepting the segment.
+ */
+static int parse_tcp_opts(const uint8_t *opt, uint32_t olen, struct tcp_opts *o)
+{
+    uint32_t i = 0;
+
+    while (i < olen) {
+        uint8_t kind = opt[i];
+        if (kind == 0) /* end of option list */
+            break;
+        if (kind == 1) { /* NOP */
+            i++;
+            continue;
+        }
+        if (i + 1 >= olen)
+            return -1;
+        uint8_t l = opt[i + 1];
+        if (l < 2 || i + l > olen)
+            return -1;
+        switch (kind) {
+        case 2:
+            if (l != 4)
+                return -1;
+            o->mss = rd16(opt + i + 2);
+            break;
+        case 3:
+            if (l != 3)
+                return -1;
+            o->wscale = opt[i + 2] > 14 ? 14 : opt[i + 2]; /* RFC 7323 §2.3 clamps to 14 */
+            break;
+        case 4:
+            if (l != 2)
+                return -1;
+            o->sack_ok = 1;
+            break;
+        case 8:
+            if (l != 10)
+                return -1;
+            o->has_ts = 1;
+            o->tsval = rd32(opt + i + 2);
+            o->tsecr = rd32(opt + i + 6);
+            break;
+        default: /* SACK blocks, MD5, TFO, MPTCP...: skipped by length */
+            break;
+        }
+        i += l;
+    }
+    return 0;
+}
+
+static enum pkt_kind parse_tcp(const uint8_t *p, uint32_t avail, uint32_t l4len,
+                               struct pkt_info *out)
+{
+    if (avail < 20 || l4len < 20)
+        return malformed(out, MAL_TCP_TRUNCATED);
+    uint32_t doff = (uint32_t)(p[12] >> 4) * 4;
+    if (doff < 20 || doff > l4len)
+        return malformed(out, MAL_TCP_BAD_DATA_OFFSET);
+    if (doff > avail)
+        return malformed(out, MAL_TCP_TRUNCATED);
+    out->sport = rd16(p);
+    out->dport = rd16(p + 2);
+    out->seq = rd32(p + 4);
+    out->ack = rd32(p + 8);
+    out->flags = p[13];
+    out->win = rd16(p + 14);
+    out->payload_len = l4len - doff;
+    if (doff > 20 && parse_tcp_opts(p + 20, doff - 20, &out->opt) < 0) {
+        memset(&out->opt, 0, sizeof(out->opt));
+        out->opt.wscale = 0xff;
+        out->malformed = MAL_TCP_BAD_OPTION;
+    }
+    return PKT_TCP;
+}
+
+static enum pkt_kind parse_ipv4(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+{
+    if (avail < 20)
+        return malformed(out, MAL_IPV4_TRUNCATED);
+    if ((p[0] >> 4) != 4)
+        return malformed(out, MAL_IPV4_BAD_VERSION);
+    uint32_t ihl = (uint32_t)(p[0] & 0x0f) * 4;
+    if (ihl < 20)
+        return malformed(out, MAL_IPV4_BAD_HEADER_LEN);
+    if (ihl > avail)
+        return malformed(out, MAL_IPV4_TRUNCATED);
+    uint32_t total = rd16(p + 2);
+    if (total < ihl)
+        return malformed(out, MAL_IPV4_BAD_TOTAL_LEN);
+    /* total > avail is a snaplen-cut capture, not an error: headers are checked below. */
+    uint16_t frag = rd16(p + 6);
+    out->family = 4;
+    out->ttl = p[8];
+    out->ip_id = rd16(p + 4);
+    out->df = (frag & 0x4000) != 0;
+    memset(out->src, 0, 10);
+    out->src[10] = out->src[11] = 0xff;
+    memcpy(out->src + 12, p + 12, 4);
+    memset(out->dst, 0, 10);
+    out->dst[10] = out->dst[11] = 0xff;
+    memcpy(out->dst + 12, p + 16, 4);
+    if (frag & 0x3fff) /* MF or offset */
+        return PKT_FRAGMENT;
+    if (p[9] != IPPROTO_TCP_)
+        return PKT_NON_TCP;
+    return parse_tcp(p + ihl, avail - ihl, total - ihl, out);
+}
+
+static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+{
+    if (avail < 40)
+        return malformed(out, MAL_IPV6_TRUNCATED);
+    if ((p[0] >> 4) != 6)
+        return malformed(out, MAL_IPV6_BAD_VERSION);
+    uint32_t plen = rd16(p + 4);
+    if (plen == 0) /* jumbograms (RFC 2675) are not seen on Ethernet mirrors */
+        return malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
+    out->family = 6;
+    out->ttl = p[7];
+    out->df = 1;
+    out->ip_id = 0;
+    memcpy(out->src, p + 8, 16);
+    memcpy(out->dst, p + 24, 16);
+
+    uint8_t nh = p[6];
+    uint32_t off = 40;          /* bytes of the frame consumed from p */
+    uint32_t left = plen;       /* bytes of IP payload left, per the header */
+    for (int n = 0;; n++) {
+        uint32_t hl;
+        switch (nh) {
+        case IPPROTO_TCP_:
+            if (off > avail)
+                return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+            return parse_tcp(p + off, avail - off, left, out);
+        case 0:  /* hop-by-hop */
+        case 43: /* routing */
+        case 60: /* destination options */
+        case 51: /* AH */
+        case 44: /* fragment */
+            break;
+        default:
+            return PKT_NON_TCP;
+        }
+        if (n >= PKT_MAX_IP6_EXT)
+            return malformed(out, MAL_IPV6_EXT_TOO_DEEP);
+        if (avail < off + 8 || left < 8)
+            return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+        const uint8_t *e = p + off;
+        if (nh == 44) {
+            uint16_t fo = rd16(e + 2);
+            if (fo & 0xfff9) /* offset or M flag: a real fragment */
+                return PKT_FRAGMENT;
+            hl = 8; /* atomic fragment (RFC 6946): parse through */
+        } else if (nh == 51) {
+            hl = ((uint32_t)e[1] + 2) * 4;
+        } else {
+            hl = ((uint32_t)e[1] + 1) * 8;
+        }
+        if (hl > left)
+            return malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
+        if (avail < off + hl)
+            return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+        nh = e[0];
+        off += hl;
+        left -= hl;
+    }
+}
+
+enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->opt.wscale = 0xff;
+    if (len < ETH_HLEN)
+        return malformed(out, MAL_L2_TRUNCATED);
+    uint16_t et = rd16(data + 12);
+    uint32_t off = ETH_HLEN;
+    while (et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ || et == ETHERTYPE_QINQ_OLD) {
+        if (out->vlan_depth >= PKT_MAX_VLANS)
+            return malformed(out, MAL_VLAN_TOO_DEEP);
+        if (len < off + 4)
+            return malformed(out, MAL_VLAN_TRUNCATED);
+        if (out->vlan_depth == 0)
+            out->vlan = rd16(data + off) & 0x0fff;
+        out->vlan_depth++;
+        et = rd16(data + off + 2);
+        off += 4;
+    }
+    if (et == ETHERTYPE_IPV4)
+        return parse_ipv4(data + off, len - off, out);
+    if (et == ETHERTYPE_IPV6)
+        return parse_ipv6(data + off, len - off, out);
+    return PKT_NON_IP;
+}

@@ -1,0 +1,92 @@
+/*
+ * Wire parser: Ethernet, 802.1Q/802.1ad (QinQ) tags, IPv4 (with options), IPv6 (with
+ * extension headers) and TCP (with options) into a flat struct pkt_info.
+ *
+ * Invariant: the parser never reads outside [data, data + len). Every header is length-checked
+ * before it is touched; a frame that fails a check is reported with one malformed reason and
+ * is never tracked. Pure C, no DPDK: it runs under Criterion and libFuzzer as it runs on a
+ * polling core.
+ */
+#ifndef RS_PKT_PARSE_H
+#define RS_PKT_PARSE_H
+
+#include <stdint.h>
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+#define PKT_MAX_VLANS 4 /* deeper tag stacks are rejected as malformed */
+#define PKT_MAX_IP6_EXT 8
+
+enum pkt_kind {
+    PKT_TCP = 0,   /* a TCP segment, all fields of pkt_info valid */
+    PKT_NON_IP,    /* not IPv4/IPv6 (ARP, LLDP, ...) */
+    PKT_NON_TCP,   /* IP but not TCP (UDP, ICMP, ESP, ...) */
+    PKT_FRAGMENT,  /* IP fragment: counted, not reassembled, not tracked */
+    PKT_MALFORMED, /* see pkt_info.malformed */
+};
+
+/* Stable names (summary JSON keys) live in names.c; keep the order in sync. */
+enum malformed_reason {
+    MAL_NONE = 0,
+    MAL_L2_TRUNCATED,
+    MAL_VLAN_TRUNCATED,
+    MAL_VLAN_TOO_DEEP,
+    MAL_IPV4_TRUNCATED,
+    MAL_IPV4_BAD_VERSION,
+    MAL_IPV4_BAD_HEADER_LEN,
+    MAL_IPV4_BAD_TOTAL_LEN,
+    MAL_IPV6_TRUNCATED,
+    MAL_IPV6_BAD_VERSION,
+    MAL_IPV6_BAD_PAYLOAD_LEN,
+    MAL_IPV6_EXT_TRUNCATED,
+    MAL_IPV6_EXT_TOO_DEEP,
+    MAL_TCP_TRUNCATED,
+    MAL_TCP_BAD_DATA_OFFSET,
+    MAL_TCP_BAD_OPTION, /* counted, but the segment is still tracked (as Linux does) */
+    MAL_MAX
+};
+
+struct tcp_opts {
+    uint16_t mss;    /* 0 when absent */
+    uint8_t wscale;  /* 0xff when absent */
+    uint8_t sack_ok; /* SACK-permitted seen */
+    uint8_t has_ts;  /* timestamps option seen */
+    uint32_t tsval;
+    uint32_t tsecr;
+};
+
+/* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d) so one key type serves both. */
+struct pkt_info {
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint16_t sport;
+    uint16_t dport;
+    uint8_t family; /* 4 or 6 */
+    uint8_t ttl;    /* IPv4 TTL or IPv6 hop limit */
+    uint8_t flags;  /* TCP flags */
+    uint8_t df;     /* IPv4 don't-fragment bit (IPv6: 1) */
+    uint16_t ip_id; /* IPv4 identification (IPv6: 0) */
+    uint16_t vlan;  /* outermost VLAN id, 0 when untagged */
+    uint8_t vlan_depth;
+    uint8_t malformed; /* enum malformed_reason, MAL_NONE when clean */
+    uint16_t win;      /* raw window field, not scaled */
+    uint32_t seq;
+    uint32_t ack;
+    uint32_t payload_len; /* from the IP length, so snaplen-truncated captures still count */
+    struct tcp_opts opt;
+};
+
+/*
+ * Parse one frame. Returns the kind; for PKT_MALFORMED the reason is in out->malformed.
+ * For PKT_TCP with a bad option, out->malformed == MAL_TCP_BAD_OPTION and options are ignored.
+ */
+enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out);
+
+#endif

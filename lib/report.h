@@ -1,0 +1,34 @@
+/*
+ * Human report, --summary JSON and --events JSON Lines. Slow path only: runs on the main
+ * thread, never on a polling core.
+ */
+#ifndef RS_REPORT_H
+#define RS_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine.h"
+
+/* What the application knows beyond the engines' counters. */
+struct run_info {
+    const char *source;  /* capture file or port list */
+    const char *mode;    /* "pcap" or "live" */
+    unsigned workers;
+    double wall_seconds; /* elapsed processing time */
+    double first_ts;     /* capture time of the first and last packet, 0 when none */
+    double last_ts;
+    uint64_t rx_missed;  /* NIC drops (imissed) */
+    uint64_t rx_nombuf;  /* mbuf pool exhausted */
+    uint64_t rx_errors;  /* ierrors */
+    uint64_t ring_drops; /* packets lost between the distributor and the workers */
+    uint64_t events_written;
+};
+
+void report_text(FILE *out, const struct engine_stats *s, const struct run_info *ri);
+int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri);
+void report_event_json(FILE *out, const struct rst_event *ev);
+/* Text form of an address stored as 16 bytes (IPv4-mapped for family 4). */
+const char *report_addr(const uint8_t addr[16], int family, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * Counters of one worker. Exactly one thread writes them (its worker); the main thread reads
+ * them while the worker runs. Writers use relaxed atomic stores and readers relaxed loads, so
+ * reads are never torn and no locked instruction is ever executed on the packet path.
+ */
+#ifndef RS_STATS_H
+#define RS_STATS_H
+
+#include <stdint.h>
+
+#include "cause.h"
+#include "pkt_parse.h"
+
+struct engine_stats {
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t tcp_packets;
+    uint64_t non_ip;
+    uint64_t non_tcp;
+    uint64_t fragments;
+    uint64_t malformed_total; /* packets dropped as malformed (not tcp_bad_option) */
+    uint64_t ipv4;
+    uint64_t ipv6;
+    uint64_t rst_packets;
+    uint64_t resets; /* reset events, == sum of causes[] */
+    uint64_t syn;
+    uint64_t synack;
+    uint64_t fin;
+    uint64_t causes[CAUSE_MAX];
+    uint64_t malformed[MAL_MAX];
+    uint64_t flows_created;
+    uint64_t flows_expired;
+    uint64_t flows_evicted; /* removed early to make room for a new connection */
+    uint64_t flows_dropped; /* not tracked: table full and nothing evictable */
+    uint64_t flows_active;
+    uint64_t events_dropped; /* event records lost on a full event ring (counts are not) */
+} __attribute__((aligned(64)));
+
+#define STAT_ADD(s, field, n)                                                                      \
+    __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
+#define STAT_INC(s, field) STAT_ADD(s, field, 1)
+#define STAT_SET(s, field, v) __atomic_store_n(&(s)->field, (v), __ATOMIC_RELAXED)
+
+/* acc += snapshot of s (relaxed loads; safe while the writer runs). */
+void stats_accumulate(struct engine_stats *acc, const struct engine_stats *s);
+
+#endif
