@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The command line: help, version, and a clear message plus a non-zero exit for every bad input.
+. "$(dirname "$0")/common.sh"
+
+# expect CODE PATTERN -- ARGS...: exit status CODE and PATTERN on stdout+stderr.
+expect() {
+    local code=$1 pat=$2
+    shift 3
+    "$RSTSCOPE" "$@" >"$TMP/out" 2>&1
+    local rc=$?
+    if [ "$rc" -eq "$code" ] && grep -Eq -- "$pat" "$TMP/out"; then
+        ok "rstscope $* -> $rc"
+    else
+        bad "rstscope $*: exit $rc (want $code), output: $(head -c 400 "$TMP/out")"
+    fi
+}
+
+expect 0 'Usage:' -- --help
+expect 0 '^rstscope [0-9]+\.[0-9]+' -- --version
+expect 2 "unknown option '--bogus'" -- --bogus
+expect 2 "invalid value 'abc' for --workers" -- --pcap "$DATA/sample.pcap" --workers abc
+expect 2 "invalid value '0' for --workers" -- --pcap "$DATA/sample.pcap" --workers 0
+expect 2 "invalid value '-5' for --max-flows" -- --pcap "$DATA/sample.pcap" --max-flows -5
+expect 2 "option '--summary' needs a value" -- --pcap "$DATA/sample.pcap" --summary
+expect 2 "nothing to read" --
+expect 2 "unexpected argument 'stray'" -- --pcap "$DATA/sample.pcap" stray
+expect 1 "cannot read capture '/nonexistent.pcap'" -- --pcap /nonexistent.pcap
+printf 'this is not a capture' >"$TMP/junk.pcap"
+expect 1 "cannot read capture '.*junk.pcap'" -- --pcap "$TMP/junk.pcap"
+expect 1 "cannot write summary file '/nonexistent/dir/s.json'" -- --pcap "$DATA/sample.pcap" \
+    --summary /nonexistent/dir/s.json
+expect 2 "do not combine it with EAL options" -- --no-huge -- --pcap "$DATA/sample.pcap"
+
+# Hostile frames: every frame counted, malformed ones by reason, nothing tracked, no crash.
+nframes=$(python3 - "$TMP/bad.pcap" <<'PY'
+import random, struct, sys
+random.seed(3)
+frames = []
+good = bytes.fromhex("020000000002020000000001080045000028000040004006000a0a0000010a000002"
+                     "c35000500000000100000000500220000000000000")
+for cut in range(len(good)):          # every truncation of a TCP SYN
+    frames.append(good[:cut])
+for _ in range(2000):                 # random garbage behind real Ethernet/IP headers
+    n = random.randrange(14, 120)
+    frames.append(good[:14] + bytes(random.randrange(256) for _ in range(n)))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for i, fr in enumerate(frames):
+        f.write(struct.pack("<IIII", 1700000000 + i // 1000, i % 1000, len(fr), len(fr)) + fr)
+print(len(frames))
+PY
+)
+if "$RSTSCOPE" --pcap "$TMP/bad.pcap" --quiet --status-interval 0 --summary "$TMP/bad.json" 2>"$TMP/err"; then
+    python3 - "$TMP/bad.json" "$nframes" <<'PY' && ok "hostile frames counted" || bad "hostile frames: $(cat "$TMP/bad.json")"
+import json, sys
+g = json.load(open(sys.argv[1]))
+frames = int(sys.argv[2])
+accounted = g["tcp_packets"] + g["non_ip"] + g["non_tcp"] + g["fragments"] + g["malformed_packets"]
+assert g["packets"] == frames, g["packets"]
+assert accounted == frames, accounted
+assert g["malformed"]["l2_truncated"] == 14, g["malformed"]
+assert g["malformed_packets"] > 40
+assert sum(g["malformed"].values()) >= g["malformed_packets"]
+PY
+else
+    bad "hostile frames: rstscope failed: $(tail -3 "$TMP/err")"
+fi
+finish

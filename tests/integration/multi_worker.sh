@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A synthetic capture of many interleaved conversations with known endings: 1, 2 and 3 workers
+# (software distributor, symmetric hash) must all agree with the generator's ground truth.
+. "$(dirname "$0")/common.sh"
+
+python3 "$RS_SRCDIR/tests/integration/gen_pcap.py" "$TMP/gen.pcap" 3000 7 >"$TMP/truth.json"
+for workers in 1 2 3; do
+    s=$TMP/summary.$workers.json
+    if ! "$RSTSCOPE" --pcap "$TMP/gen.pcap" --workers "$workers" --quiet --status-interval 0 \
+        --summary "$s" 2>"$TMP/err"; then
+        bad "workers=$workers: rstscope failed: $(tail -3 "$TMP/err")"
+        continue
+    fi
+    if python3 - "$TMP/truth.json" "$s" <<'PY'; then
+import json, sys
+truth, got = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+errs = []
+if got["packets"] != truth["packets"]:
+    errs.append(f"packets {got['packets']} != {truth['packets']}")
+if got["malformed_packets"] != truth["malformed"]:
+    errs.append(f"malformed {got['malformed_packets']} != {truth['malformed']}")
+if got["resets"] != truth["resets"]:
+    errs.append(f"resets {got['resets']} != {truth['resets']}")
+for c, n in truth["causes"].items():
+    if got["causes"][c] != n:
+        errs.append(f"{c} {got['causes'][c]} != {n}")
+for c in ("no_flow", "out_of_window", "unclassified"):
+    if got["causes"][c]:
+        errs.append(f"{c} {got['causes'][c]} != 0")
+print("\n".join("  " + e for e in errs))
+sys.exit(1 if errs else 0)
+PY
+        ok "workers=$workers matches ground truth ($(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["causes"])' "$TMP/truth.json"))"
+    else
+        bad "workers=$workers"
+    fi
+done
+
+# A table far smaller than the traffic: counted, never a crash, nothing lost silently.
+s=$TMP/small.json
+if "$RSTSCOPE" --pcap "$TMP/gen.pcap" --max-flows 16 --quiet --status-interval 0 --summary "$s" \
+    2>"$TMP/err"; then
+    python3 - "$s" <<'PY' && ok "tiny flow table: evictions/drops counted" || bad "tiny flow table"
+import json, sys
+g = json.load(open(sys.argv[1]))
+f = g["flows"]
+assert f["evicted"] + f["dropped"] > 0, f
+assert g["resets"] == sum(g["causes"].values())
+PY
+else
+    bad "tiny flow table: rstscope failed: $(tail -3 "$TMP/err")"
+fi
+finish
