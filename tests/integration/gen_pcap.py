@@ -22,12 +22,17 @@ def csum(data):
 
 
 def frame(src, dst, sport, dport, seq, ack, flags, payload=b"", ttl=64):
+    """IPv4 when the addresses have 4 bytes, IPv6 when 16."""
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4,
                       flags, 65535, 0, 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.randrange(65536), 0x4000,
-                     ttl, 6, 0, bytes(src), bytes(dst))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp
+    if len(src) == 16:
+        ip, etype = struct.pack("!IHBB16s16s", 0x60000000, len(tcp), 6, ttl, bytes(src),
+                                bytes(dst)), b"\x86\xdd"
+    else:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.randrange(65536),
+                         0x4000, ttl, 6, 0, bytes(src), bytes(dst))
+        ip, etype = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:], b"\x08\x00"
+    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01" + etype + ip + tcp
 
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
@@ -36,6 +41,10 @@ FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 def conversation(i, t0):
     c = [10, 1, (i >> 8) & 255, i & 255]
     s = [10, 2, 0, 1 + i % 50]
+    if i % 4 == 3:  # every fourth conversation over IPv6
+        c = [0xFD, 0, 0, 1] + [0] * 10 + [(i >> 8) & 255, i & 255]
+        s = [0xFD, 0, 0, 2] + [0] * 11 + [1 + i % 50]
+    vlan = 100 + i % 3 if i % 5 == 1 else None
     cp, sp = 20000 + i % 40000, 80 + i % 3
     ci, si = random.randrange(1 << 32), random.randrange(1 << 32)
     kind = random.choice(["clean", "refused", "client_abort", "server_abort", "after_fin"])
@@ -44,6 +53,8 @@ def conversation(i, t0):
 
     def add(fr, dt=0.0005):
         nonlocal t
+        if vlan is not None:
+            fr = fr[:12] + b"\x81\x00" + struct.pack("!H", vlan) + fr[12:]
         t += dt
         pk.append((t, fr))
 
@@ -98,7 +109,7 @@ def main():
             if usec == 1000000:
                 sec, usec = sec + 1, 0
             f.write(struct.pack("<IIII", sec, usec, len(fr), len(fr)) + fr)
-    json.dump({"packets": len(packets), "malformed": len(bad), "causes": truth,
+    json.dump({"packets": len(packets), "ipv6": sum(1 for _, f in packets if b"\x86\xdd" in f[12:18]), "malformed": len(bad), "causes": truth,
                "resets": sum(truth.values())}, sys.stdout)
 
 

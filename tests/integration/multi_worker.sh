@@ -19,6 +19,8 @@ if got["packets"] != truth["packets"]:
     errs.append(f"packets {got['packets']} != {truth['packets']}")
 if got["malformed_packets"] != truth["malformed"]:
     errs.append(f"malformed {got['malformed_packets']} != {truth['malformed']}")
+if got["ipv6"] != truth["ipv6"]:
+    errs.append(f"ipv6 {got['ipv6']} != {truth['ipv6']}")
 if got["resets"] != truth["resets"]:
     errs.append(f"resets {got['resets']} != {truth['resets']}")
 for c, n in truth["causes"].items():

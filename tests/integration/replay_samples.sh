@@ -22,6 +22,17 @@ for pcap in "$DATA"/*.pcap; do
     done
 done
 
+# pcapng input: the same frames in the newer format give the same answer.
+python3 "$RS_SRCDIR/tests/integration/to_pcapng.py" "$DATA/sample.pcap" "$TMP/sample.pcapng"
+if "$RSTSCOPE" --pcap "$TMP/sample.pcapng" --quiet --status-interval 0 \
+    --summary "$TMP/ng.summary.json" --events "$TMP/ng.events.jsonl" 2>"$TMP/ng.err" &&
+    python3 "$RS_SRCDIR/tests/integration/check_replay.py" "$DATA/expected.json" sample.pcap \
+        "$TMP/ng.summary.json" "$TMP/ng.events.jsonl"; then
+    ok "sample as pcapng"
+else
+    bad "sample as pcapng: $(tail -3 "$TMP/ng.err")"
+fi
+
 # The text report names every cause with its count.
 "$RSTSCOPE" --pcap "$DATA/sample.pcap" --status-interval 0 >"$TMP/report.txt" 2>/dev/null
 if grep -Eq '^ +refused +3 ' "$TMP/report.txt" && grep -Eq '^ +reset events +12$' "$TMP/report.txt"; then
