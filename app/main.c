@@ -102,6 +102,7 @@ static void eal_push(struct eal_args *a, char *s)
 /* Offline replay needs no hugepages, NIC or shared config: build EAL's arguments here. */
 static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, unsigned lcores)
 {
+    /* 256 MB, plus room for each worker's ring of in-flight mbufs (4096 x ~2.3 KB). */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1)
         cpus = 1;
@@ -110,8 +111,8 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
     eal_push(a, "--no-huge");
     eal_push(a, "--no-pci");
     eal_push(a, "--no-shconf");
-    eal_push(a, "-m");
-    eal_push(a, "256");
+    snprintf(a->store[3], sizeof(a->store[3]), "-m%u", 256 + 16 * lcores);
+    eal_push(a, a->store[3]);
     eal_push(a, "--log-level=lib.eal:error");
     eal_push(a, "--log-level=pmd.net.pcap:error");
     eal_push(a, "--log-level=lib.telemetry:error");
@@ -140,6 +141,8 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
             report_event_json(out, &ev[i]);
         total += n;
     }
+    if (total)
+        fflush(out); /* a live run's file is read while it grows */
     return total;
 }
 
@@ -220,8 +223,8 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     unsigned need = nw + (rss ? 0 : 1);
     if (nw > RS_MAX_WORKERS || need > avail) {
         if (!o->workers && !rss && avail >= 2) {
-            nw = avail - 1; /* keep one lcore to distribute */
-            need = avail;
+            nw = RTE_MIN(avail - 1, (unsigned)RS_MAX_WORKERS); /* one lcore distributes */
+            need = nw + 1;
         } else {
             fprintf(stderr,
                     "rstscope: %u worker(s) need %u worker lcores%s, EAL gave %u (use -l/--lcores)\n",

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include <rte_ethdev.h>
 #include <rte_ring.h>
 
 #include "engine.h"
@@ -34,7 +35,7 @@ struct pipeline {
     unsigned n_workers;
     unsigned n_ports;
     uint16_t ports[RS_MAX_PORTS];
-    uint8_t port_pcap_ts[RS_MAX_PORTS]; /* port delivers capture time in the dynfield */
+    uint8_t port_pcap_ts[RTE_MAX_ETHPORTS]; /* by port id: RX timestamp is capture time */
     int ts_offset;                      /* timestamp dynfield offset, -1 when absent */
     uint64_t ts_flag;                   /* its RX flag */
     int replay;                         /* offline: never drop, block instead */

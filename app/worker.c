@@ -66,11 +66,13 @@ static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, 
             ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
         const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
         uint32_t len = m->data_len;
-        if (unlikely(m->nb_segs > 1)) {
+        if (unlikely(m->nb_segs > 1)) { /* jumbo frame in chained mbufs */
             len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
             data = rte_pktmbuf_read(m, 0, len, copy);
         }
         engine_input(w->eng, data, len, ts);
+        if (unlikely(m->pkt_len > len)) /* only the headers were handed over */
+            STAT_ADD(&w->stats, bytes, m->pkt_len - len);
     }
     rte_pktmbuf_free_bulk(pkts, n);
 }
@@ -145,16 +147,23 @@ int distributor_main(void *arg)
             for (uint16_t k = 0; k < n; k++) {
                 struct pkt_info pi;
                 struct rte_mbuf *m = pkts[k];
+                uint8_t copy[HEADER_COPY];
+                uint32_t len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
+                const uint8_t *data = m->nb_segs == 1 ? rte_pktmbuf_mtod(m, const uint8_t *)
+                                                      : rte_pktmbuf_read(m, 0, len, copy);
                 uint32_t h = 0;
+                if (m->nb_segs == 1)
+                    len = m->data_len;
                 /* Same canonical key as the flow table: both directions meet on one worker. */
-                if (m->nb_segs == 1 &&
-                    pkt_parse(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &pi) == PKT_TCP) {
+                if (pkt_parse(data, len, &pi) == PKT_TCP) {
                     struct flow_key key;
                     int d;
                     flow_key_make(&pi, &key, &d);
                     h = flow_key_hash(&key);
                 }
-                unsigned wi = h % p->n_workers;
+                /* High bits pick the worker: the flow table indexes by the low ones, and
+                 * sharing them would leave most home slots of each table unused. */
+                unsigned wi = (unsigned)(((uint64_t)h * p->n_workers) >> 32);
                 out[wi][cnt[wi]++] = m;
             }
             for (unsigned wi = 0; wi < p->n_workers; wi++) {

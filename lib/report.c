@@ -22,8 +22,9 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
     fprintf(out, "  packets        %12" PRIu64 "  (%.2f s, %.0f pkt/s)\n", s->packets,
             ri->wall_seconds,
             ri->wall_seconds > 0 ? (double)s->packets / ri->wall_seconds : 0.0);
-    fprintf(out, "  tcp packets    %12" PRIu64 "  (ipv4 %" PRIu64 ", ipv6 %" PRIu64 ")\n",
-            s->tcp_packets, s->ipv4, s->ipv6);
+    fprintf(out, "  ip packets     %12" PRIu64 "  (ipv4 %" PRIu64 ", ipv6 %" PRIu64 ")\n",
+            s->ipv4 + s->ipv6, s->ipv4, s->ipv6);
+    fprintf(out, "  tcp packets    %12" PRIu64 "\n", s->tcp_packets);
     fprintf(out, "  other          %12" PRIu64 "  (non-ip %" PRIu64 ", non-tcp %" PRIu64
                  ", fragments %" PRIu64 ")\n",
             s->non_ip + s->non_tcp + s->fragments, s->non_ip, s->non_tcp, s->fragments);

@@ -2,7 +2,7 @@
 """Write a synthetic Ethernet pcap of complete TCP conversations with known endings, plus
 malformed frames, and print the ground truth as JSON on stdout.
 
-usage: gen_pcap.py OUT.pcap CONNECTIONS SEED
+usage: gen_pcap.py OUT.pcap CONNECTIONS SEED [MAX_PAYLOAD]
 Endings: clean FIN close, refused (RST+ACK to the SYN), client abort, server abort, RST after
 FIN. Conversations are interleaved in time so many flows are open at once.
 """
@@ -38,7 +38,7 @@ def frame(src, dst, sport, dport, seq, ack, flags, payload=b"", ttl=64):
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 
 
-def conversation(i, t0):
+def conversation(i, t0, max_payload):
     c = [10, 1, (i >> 8) & 255, i & 255]
     s = [10, 2, 0, 1 + i % 50]
     if i % 4 == 3:  # every fourth conversation over IPv6
@@ -64,7 +64,7 @@ def conversation(i, t0):
         return kind, "server", pk
     add(frame(s, c, sp, cp, si, ci + 1, SYN | ACK))
     add(frame(c, s, cp, sp, ci + 1, si + 1, ACK))
-    req, resp = b"GET / HTTP/1.1\r\n\r\n", b"x" * random.randrange(1, 1400)
+    req, resp = b"GET / HTTP/1.1\r\n\r\n", b"x" * random.randrange(1, max_payload)
     add(frame(c, s, cp, sp, ci + 1, si + 1, PSH | ACK, req))
     cn, sn = ci + 1 + len(req), si + 1
     add(frame(s, c, sp, cp, sn, cn, PSH | ACK, resp))
@@ -88,10 +88,11 @@ def conversation(i, t0):
 
 def main():
     out, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    max_payload = int(sys.argv[4]) if len(sys.argv) > 4 else 1400
     random.seed(seed)
     packets, truth = [], {"refused": 0, "client_abort": 0, "server_abort": 0, "after_fin": 0}
     for i in range(n):
-        kind, _, pk = conversation(i, 1700000000.0 + i * 0.0002)
+        kind, _, pk = conversation(i, 1700000000.0 + i * 0.0002, max_payload)
         if kind in truth:
             truth[kind] += 1
         packets += pk
