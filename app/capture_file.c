@@ -32,8 +32,8 @@ int capture_file_count(const char *path, uint64_t *frames, double *first_ts, dou
     }
     if (rc == PCAP_ERROR)
         /* A truncated last record: replay what is readable, as net_pcap will. */
-        fprintf(stderr, "rstscope: warning: capture '%s' is damaged after %llu frames: %s\n",
-                path, (unsigned long long)*frames, pcap_geterr(pc));
+        fprintf(stderr, "rstscope: warning: capture '%s' is damaged after %llu frames: %s\n", path,
+                (unsigned long long)*frames, pcap_geterr(pc));
     pcap_close(pc);
     return 0;
 }

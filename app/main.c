@@ -29,9 +29,9 @@
 #include "port.h"
 #include "report.h"
 
-#define EVENT_RING_SIZE 65536
+#define EVENT_RING_SIZE  65536
 #define WORKER_RING_SIZE 4096
-#define STALL_SECONDS 10 /* replay: no progress this long means the source is stuck */
+#define STALL_SECONDS    10 /* replay: no progress this long means the source is stuck */
 
 volatile int force_quit;
 volatile int input_done;
@@ -226,9 +226,10 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
             nw = RTE_MIN(avail - 1, (unsigned)RS_MAX_WORKERS); /* one lcore distributes */
             need = nw + 1;
         } else {
-            fprintf(stderr,
-                    "rstscope: %u worker(s) need %u worker lcores%s, EAL gave %u (use -l/--lcores)\n",
-                    nw, need, rss ? "" : " (one distributes: the port has no RSS)", avail);
+            fprintf(
+                stderr,
+                "rstscope: %u worker(s) need %u worker lcores%s, EAL gave %u (use -l/--lcores)\n",
+                nw, need, rss ? "" : " (one distributes: the port has no RSS)", avail);
             return -1;
         }
     }
@@ -236,8 +237,8 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
 
     unsigned nq = rss ? nw : 1;
     unsigned ring_mbufs = rss ? 0 : nw * WORKER_RING_SIZE;
-    unsigned n_mbufs = p->n_ports * nq * 2048 + ring_mbufs + rte_lcore_count() * (RS_BURST + 256) +
-                       4096;
+    unsigned n_mbufs =
+        p->n_ports * nq * 2048 + ring_mbufs + rte_lcore_count() * (RS_BURST + 256) + 4096;
     struct rte_mempool *pool = rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, 256, 0,
                                                        RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (!pool) {
@@ -347,8 +348,10 @@ int main(int argc, char **argv)
     if (opt.pcap && capture_file_count(opt.pcap, &total_frames, &cap_first, &cap_last) < 0)
         return 1;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
-        fprintf(stderr, "rstscope: capture path '%s' must not contain ',' (a DPDK device "
-                        "argument separator) nor exceed 400 characters\n", opt.pcap);
+        fprintf(stderr,
+                "rstscope: capture path '%s' must not contain ',' (a DPDK device "
+                "argument separator) nor exceed 400 characters\n",
+                opt.pcap);
         return 2;
     }
     FILE *events_out = NULL, *summary_out = NULL;
@@ -423,8 +426,10 @@ int main(int argc, char **argv)
                 last_delivered = delivered;
                 last_progress = now_s();
             } else if (now_s() - last_progress > STALL_SECONDS) {
-                fprintf(stderr, "rstscope: warning: capture stalled at %" PRIu64 " of %" PRIu64
-                                " frames; finishing\n", delivered, total_frames);
+                fprintf(stderr,
+                        "rstscope: warning: capture stalled at %" PRIu64 " of %" PRIu64
+                        " frames; finishing\n",
+                        delivered, total_frames);
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             }
         }

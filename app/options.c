@@ -8,32 +8,33 @@
 
 void options_usage(FILE *out)
 {
-    fprintf(out,
-            "rstscope %s - who reset that TCP connection, and why\n"
-            "\n"
-            "Usage:\n"
-            "  rstscope --pcap FILE [options]          replay a pcap/pcapng capture\n"
-            "  rstscope [EAL options] -- [options]     run live on DPDK ports until SIGINT\n"
-            "\n"
-            "Options:\n"
-            "  --pcap FILE            replay FILE through DPDK's net_pcap device and exit at its end\n"
-            "  --summary FILE         write the final counters as one JSON object\n"
-            "  --events FILE          write one JSON line per reset event\n"
-            "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
-            "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
-            "  --rst-fold-ms MS       RSTs of one connection this close together are one event\n"
-            "                         (default 1000)\n"
-            "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
-            "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
-            "  --quiet                no report on stdout\n"
-            "  -h, --help             this text\n"
-            "  -V, --version          version\n"
-            "\n"
-            "Live example (NIC bound to vfio-pci, 3 lcores: main + 2 workers):\n"
-            "  rstscope -l 0-2 -a 0000:3b:00.0 -- --summary /var/lib/rstscope/summary.json\n"
-            "Test example (kernel interface, no hugepages):\n"
-            "  rstscope --no-huge -m 256 --no-pci -l 0,1 --vdev net_af_packet0,iface=eth1 --\n",
-            RSTSCOPE_VERSION);
+    fprintf(
+        out,
+        "rstscope %s - who reset that TCP connection, and why\n"
+        "\n"
+        "Usage:\n"
+        "  rstscope --pcap FILE [options]          replay a pcap/pcapng capture\n"
+        "  rstscope [EAL options] -- [options]     run live on DPDK ports until SIGINT\n"
+        "\n"
+        "Options:\n"
+        "  --pcap FILE            replay FILE through DPDK's net_pcap device and exit at its end\n"
+        "  --summary FILE         write the final counters as one JSON object\n"
+        "  --events FILE          write one JSON line per reset event\n"
+        "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
+        "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
+        "  --rst-fold-ms MS       RSTs of one connection this close together are one event\n"
+        "                         (default 1000)\n"
+        "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
+        "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
+        "  --quiet                no report on stdout\n"
+        "  -h, --help             this text\n"
+        "  -V, --version          version\n"
+        "\n"
+        "Live example (NIC bound to vfio-pci, 3 lcores: main + 2 workers):\n"
+        "  rstscope -l 0-2 -a 0000:3b:00.0 -- --summary /var/lib/rstscope/summary.json\n"
+        "Test example (kernel interface, no hugepages):\n"
+        "  rstscope --no-huge -m 256 --no-pci -l 0,1 --vdev net_af_packet0,iface=eth1 --\n",
+        RSTSCOPE_VERSION);
 }
 
 /* Whole-string unsigned parse with bounds; names the option in the error. */
@@ -53,8 +54,17 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
 
 int options_parse(struct options *o, int argc, char **argv)
 {
-    enum { O_PCAP = 256, O_SUMMARY, O_EVENTS, O_WORKERS, O_MAXFLOWS, O_FOLD, O_IDLE, O_STATUS,
-           O_QUIET };
+    enum {
+        O_PCAP = 256,
+        O_SUMMARY,
+        O_EVENTS,
+        O_WORKERS,
+        O_MAXFLOWS,
+        O_FOLD,
+        O_IDLE,
+        O_STATUS,
+        O_QUIET
+    };
     static const struct option longopts[] = {
         {"pcap", required_argument, NULL, O_PCAP},
         {"summary", required_argument, NULL, O_SUMMARY},
@@ -128,8 +138,7 @@ int options_parse(struct options *o, int argc, char **argv)
             printf("rstscope %s\n", RSTSCOPE_VERSION);
             return 1;
         case ':':
-            fprintf(stderr, "rstscope: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "rstscope: option '%s' needs a value (see --help)\n", argv[optind - 1]);
             return -1;
         default:
             fprintf(stderr, "rstscope: unknown option '%s' (see --help)\n", argv[optind - 1]);

@@ -18,16 +18,16 @@
 #include "engine.h"
 
 #define RS_MAX_WORKERS 64
-#define RS_MAX_PORTS 16
-#define RS_BURST 32
+#define RS_MAX_PORTS   16
+#define RS_BURST       32
 
 struct worker {
     unsigned lcore;
     unsigned index;
     struct engine *eng;
-    struct rte_ring *in; /* from the distributor; NULL when polling queues directly */
-    uint16_t queue;      /* RX queue polled on every port when in == NULL */
-    volatile int done;   /* set by the worker after its final flush */
+    struct rte_ring *in;       /* from the distributor; NULL when polling queues directly */
+    uint16_t queue;            /* RX queue polled on every port when in == NULL */
+    volatile int done;         /* set by the worker after its final flush */
     struct engine_stats stats; /* written by this worker only */
 } __attribute__((aligned(64)));
 
@@ -36,11 +36,11 @@ struct pipeline {
     unsigned n_ports;
     uint16_t ports[RS_MAX_PORTS];
     uint8_t port_pcap_ts[RTE_MAX_ETHPORTS]; /* by port id: RX timestamp is capture time */
-    int ts_offset;                      /* timestamp dynfield offset, -1 when absent */
-    uint64_t ts_flag;                   /* its RX flag */
-    int replay;                         /* offline: never drop, block instead */
-    unsigned dist_lcore;                /* distributor lcore, or RTE_MAX_LCORE when none */
-    struct rte_ring *events;            /* workers -> main; NULL without --events */
+    int ts_offset;                          /* timestamp dynfield offset, -1 when absent */
+    uint64_t ts_flag;                       /* its RX flag */
+    int replay;                             /* offline: never drop, block instead */
+    unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
+    struct rte_ring *events;                /* workers -> main; NULL without --events */
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
     volatile int dist_done;
     struct worker w[RS_MAX_WORKERS];

@@ -43,8 +43,7 @@ int port_start(uint16_t port, unsigned nq, struct rte_mempool *pool)
         }
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_key = sym_rss_key;
-        conf.rx_adv_conf.rss_conf.rss_key_len =
-            info.hash_key_size ? info.hash_key_size : 40;
+        conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size ? info.hash_key_size : 40;
         conf.rx_adv_conf.rss_conf.rss_hf =
             (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
@@ -59,8 +58,7 @@ int port_start(uint16_t port, unsigned nq, struct rte_mempool *pool)
     int sid = rte_eth_dev_socket_id(port);
     unsigned socket = sid < 0 ? (unsigned)SOCKET_ID_ANY : (unsigned)sid;
     for (unsigned q = 0; q < nq; q++) {
-        rc = rte_eth_rx_queue_setup(port, (uint16_t)q, nb_rxd,
-                                    socket, NULL, pool);
+        rc = rte_eth_rx_queue_setup(port, (uint16_t)q, nb_rxd, socket, NULL, pool);
         if (rc != 0) {
             fprintf(stderr, "rstscope: port %u: RX queue %u setup failed: %s\n", port, q,
                     strerror(-rc));

@@ -12,8 +12,8 @@
 #include "pipeline.h"
 
 #define IDLE_POLLS_BEFORE_YIELD 256
-#define PREFETCH_OFFSET 3
-#define HEADER_COPY 256 /* bytes of a chained mbuf made contiguous for the parser */
+#define PREFETCH_OFFSET         3
+#define HEADER_COPY             256 /* bytes of a chained mbuf made contiguous for the parser */
 
 extern struct pipeline *g_pipe;
 
