@@ -196,7 +196,7 @@ static void status_line(struct pipeline *p, struct run_info *ri, double elapsed,
 
 /* ---- setup ---- */
 
-static int setup_pipeline(struct pipeline *p, const struct options *o)
+static int setup_pipeline(struct pipeline *p, const struct options *o, int link)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
     uint16_t pid;
@@ -272,6 +272,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     cfg.max_flows = o->max_flows / nw > 16 ? o->max_flows / nw : 16;
     cfg.fold_us = (uint64_t)o->fold_ms * 1000;
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;
+    cfg.link = link;
 
     unsigned lc = rte_get_next_lcore(-1, 1, 0);
     p->dist_lcore = RTE_MAX_LCORE;
@@ -343,10 +344,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    uint64_t total_frames = 0;
-    double cap_first = 0, cap_last = 0;
-    if (opt.pcap && capture_file_count(opt.pcap, &total_frames, &cap_first, &cap_last) < 0)
+    struct capture_file_info cap = {.link = LINK_ETHERNET};
+    if (opt.pcap && capture_file_count(opt.pcap, &cap) < 0)
         return 1;
+    uint64_t total_frames = cap.frames;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
         fprintf(stderr,
                 "rstscope: capture path '%s' must not contain ',' (a DPDK device "
@@ -390,7 +391,7 @@ int main(int argc, char **argv)
     struct pipeline *p = &pipe_storage;
     g_pipe = p;
     p->replay = opt.pcap != NULL;
-    if (setup_pipeline(p, &opt) < 0) {
+    if (setup_pipeline(p, &opt, cap.link) < 0) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
         return 1;
@@ -449,8 +450,8 @@ int main(int argc, char **argv)
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
-    ri.first_ts = cap_first;
-    ri.last_ts = cap_last;
+    ri.first_ts = cap.first_ts;
+    ri.last_ts = cap.last_ts;
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;

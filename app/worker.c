@@ -155,7 +155,7 @@ int distributor_main(void *arg)
                 if (m->nb_segs == 1)
                     len = m->data_len;
                 /* Same canonical key as the flow table: both directions meet on one worker. */
-                if (pkt_parse(data, len, &pi) == PKT_TCP) {
+                if (pkt_parse_link(data, len, p->w[0].eng->cfg.link, &pi) == PKT_TCP) {
                     struct flow_key key;
                     int d;
                     flow_key_make(&pi, &key, &d);

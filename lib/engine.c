@@ -17,6 +17,7 @@ void engine_config_defaults(struct engine_config *c)
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
     c->ttl_tolerance = 2;
+    c->link = LINK_ETHERNET;
 }
 
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
@@ -178,7 +179,9 @@ static void open_or_fold_rst(struct flow *f, int d, const struct pkt_info *p, ui
         r->ttl = p->ttl;
     }
     f->dir[d].seen |= DIR_RST;
-    if (c == SEQ_EXACT || c == SEQ_ACK_OK || c == SEQ_UNKNOWN)
+    /* A lone RST (CS_NONE) resets nothing the sensor knows of: the entry stays CS_NONE, so
+     * later traffic turns it into a mid-stream flow and a later lone RST is still no_flow. */
+    if (f->state != CS_NONE && (c == SEQ_EXACT || c == SEQ_ACK_OK || c == SEQ_UNKNOWN))
         f->state = CS_RESET;
 }
 
@@ -254,7 +257,7 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
 {
     struct pkt_info p;
-    enum pkt_kind kind = pkt_parse(frame, len, &p);
+    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
 
     STAT_INC(e->stats, packets);
     STAT_ADD(e->stats, bytes, len);

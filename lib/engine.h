@@ -44,6 +44,7 @@ struct engine_config {
     uint64_t closed_timeout_us; /* closed or reset connections linger this long */
     uint32_t age_budget;        /* flows examined per engine_age() call */
     uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's */
+    int link;                   /* enum pkt_link of the frames: Ethernet unless a capture says */
 };
 
 void engine_config_defaults(struct engine_config *c);

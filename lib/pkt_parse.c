@@ -116,6 +116,10 @@ static enum pkt_kind parse_ipv4(const uint8_t *p, uint32_t avail, struct pkt_inf
     if (ihl > avail)
         return malformed(out, MAL_IPV4_TRUNCATED);
     uint32_t total = rd16(p + 2);
+    /* Captures taken on a host with TCP segmentation offload hold super-segments whose
+     * length field the kernel leaves 0: the frame's length is the only length there is. */
+    if (total == 0)
+        total = avail;
     if (total < ihl)
         return malformed(out, MAL_IPV4_BAD_TOTAL_LEN);
     /* total > avail is a snaplen-cut capture, not an error: headers are checked below. */
@@ -197,14 +201,11 @@ static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_inf
     }
 }
 
-enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
+/* From the ethertype at data[off - 2]: VLAN tags, then IPv4/IPv6. */
+static enum pkt_kind parse_ethertype(const uint8_t *data, uint32_t len, uint32_t off,
+                                     struct pkt_info *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->opt.wscale = 0xff;
-    if (len < ETH_HLEN)
-        return malformed(out, MAL_L2_TRUNCATED);
-    uint16_t et = rd16(data + 12);
-    uint32_t off = ETH_HLEN;
+    uint16_t et = rd16(data + off - 2);
     while (et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ || et == ETHERTYPE_QINQ_OLD) {
         if (out->vlan_depth >= PKT_MAX_VLANS)
             return malformed(out, MAL_VLAN_TOO_DEEP);
@@ -221,4 +222,80 @@ enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
     if (et == ETHERTYPE_IPV6)
         return parse_ipv6(data + off, len - off, out);
     return PKT_NON_IP;
+}
+
+/* Headerless IP (raw, loopback after its family word): the version nibble decides. */
+static enum pkt_kind parse_ip_any(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+{
+    if (avail < 1)
+        return malformed(out, MAL_L2_TRUNCATED);
+    if ((p[0] >> 4) == 4)
+        return parse_ipv4(p, avail, out);
+    if ((p[0] >> 4) == 6)
+        return parse_ipv6(p, avail, out);
+    return PKT_NON_IP;
+}
+
+enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->opt.wscale = 0xff;
+    if (len < ETH_HLEN)
+        return malformed(out, MAL_L2_TRUNCATED);
+    return parse_ethertype(data, len, ETH_HLEN, out);
+}
+
+int pkt_link_supported(int link)
+{
+    switch (link) {
+    case LINK_NULL:
+    case LINK_ETHERNET:
+    case LINK_RAW:
+    case LINK_LOOP:
+    case LINK_LINUX_SLL:
+    case LINK_LINUX_SLL2:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+enum pkt_kind pkt_parse_link(const uint8_t *data, uint32_t len, int link, struct pkt_info *out)
+{
+    uint32_t hl;
+
+    switch (link) {
+    case LINK_ETHERNET:
+        return pkt_parse(data, len, out);
+    case LINK_RAW:
+    case LINK_NULL:
+    case LINK_LOOP:
+        memset(out, 0, sizeof(*out));
+        out->opt.wscale = 0xff;
+        hl = link == LINK_RAW ? 0 : 4;
+        if (len < hl)
+            return malformed(out, MAL_L2_TRUNCATED);
+        return parse_ip_any(data + hl, len - hl, out);
+    case LINK_LINUX_SLL:  /* protocol (ethertype) in the last 2 of 16 bytes */
+    case LINK_LINUX_SLL2: /* protocol in the first 2 of 20 bytes */
+        memset(out, 0, sizeof(*out));
+        out->opt.wscale = 0xff;
+        hl = link == LINK_LINUX_SLL ? 16 : 20;
+        if (len < hl)
+            return malformed(out, MAL_L2_TRUNCATED);
+        if (link == LINK_LINUX_SLL2) {
+            /* The ethertype leads the header, far from the payload; VLAN tags are not
+             * inline in SLL2. */
+            uint16_t et = rd16(data);
+            if (et == ETHERTYPE_IPV4)
+                return parse_ipv4(data + hl, len - hl, out);
+            if (et == ETHERTYPE_IPV6)
+                return parse_ipv6(data + hl, len - hl, out);
+            return PKT_NON_IP;
+        }
+        return parse_ethertype(data, len, hl, out);
+    default:
+        memset(out, 0, sizeof(*out));
+        return PKT_NON_IP;
+    }
 }

@@ -83,10 +83,25 @@ struct pkt_info {
     struct tcp_opts opt;
 };
 
+/* Link-layer header types (tcpdump.org LINKTYPE_* numbers) a capture may carry. */
+enum pkt_link {
+    LINK_NULL = 0,         /* BSD loopback: 4-byte address family, host order */
+    LINK_ETHERNET = 1,
+    LINK_RAW = 101,        /* bare IPv4/IPv6 */
+    LINK_LOOP = 108,       /* OpenBSD loopback: 4-byte address family, network order */
+    LINK_LINUX_SLL = 113,  /* Linux "cooked" capture v1 (tcpdump -i any) */
+    LINK_LINUX_SLL2 = 276, /* Linux cooked capture v2 */
+};
+
+/* Is this link type one pkt_parse_link() understands? */
+int pkt_link_supported(int link);
+
 /*
  * Parse one frame. Returns the kind; for PKT_MALFORMED the reason is in out->malformed.
  * For PKT_TCP with a bad option, out->malformed == MAL_TCP_BAD_OPTION and options are ignored.
  */
 enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out);
+/* The same for a frame of another link type (pkt_parse() is LINK_ETHERNET). */
+enum pkt_kind pkt_parse_link(const uint8_t *data, uint32_t len, int link, struct pkt_info *out);
 
 #endif
