@@ -296,6 +296,7 @@ enum pkt_kind pkt_parse_link(const uint8_t *data, uint32_t len, int link, struct
         return parse_ethertype(data, len, hl, out);
     default:
         memset(out, 0, sizeof(*out));
+        out->opt.wscale = 0xff;
         return PKT_NON_IP;
     }
 }
