@@ -9,7 +9,7 @@ struct capture_file_info {
     uint64_t frames;
     double first_ts; /* capture time of the first and last frame */
     double last_ts;
-    int link;        /* LINKTYPE_* of the frames */
+    int link; /* LINKTYPE_* of the frames */
 };
 
 int capture_file_count(const char *path, struct capture_file_info *ci);

@@ -22,11 +22,11 @@ enum conn_state {
     CS_SYN_SENT,     /* client SYN seen, nothing from the server yet */
     CS_SYN_RECEIVED, /* SYN-ACK seen, handshake ACK not yet */
     CS_ESTABLISHED,
-    CS_MIDSTREAM,    /* traffic seen without its handshake (sensor started late, or evicted) */
-    CS_FIN_WAIT,     /* one side sent FIN */
-    CS_CLOSING,      /* both sides sent FIN */
-    CS_CLOSED,       /* both FINs acknowledged */
-    CS_RESET,        /* an accepted RST ended it */
+    CS_MIDSTREAM, /* traffic seen without its handshake (sensor started late, or evicted) */
+    CS_FIN_WAIT,  /* one side sent FIN */
+    CS_CLOSING,   /* both sides sent FIN */
+    CS_CLOSED,    /* both FINs acknowledged */
+    CS_RESET,     /* an accepted RST ended it */
     CS_MAX
 };
 

@@ -67,9 +67,9 @@ static void close_event(struct engine *e, struct flow *f)
     ev.direction_known = f->direction_known;
     ev.sender = r->sender_dir == f->client_dir ? 0 : 1;
     ev.cause = (uint8_t)rst_classify(f, r);
-    ev.origin = r->had_flow ? (uint8_t)rst_origin(&f->dir[r->sender_dir], r->ttl,
-                                                   e->cfg.ttl_tolerance)
-                            : ORIGIN_UNKNOWN;
+    ev.origin = r->had_flow
+                    ? (uint8_t)rst_origin(&f->dir[r->sender_dir], r->ttl, e->cfg.ttl_tolerance)
+                    : ORIGIN_UNKNOWN;
     ev.state = r->state;
     ev.check = r->check;
     ev.rst_count = r->rst_count;
@@ -242,13 +242,12 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     } else {
         struct pending_rst *r = &f->rst;
         const struct flow_dir *fd = &f->dir[d];
-        if (r->active && d != r->sender_dir && p->payload_len &&
-            (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(p->seq + p->payload_len, fd->next_seq))) {
-            /* The RST's receiver sends new data: it did not take the RST. */
+        /* The receiver of an in-window, inexact RST sends new data: it did not take the RST
+         * (RFC 5961). Only then: after an exact RST, data still arriving from the receiver
+         * was in flight when the RST crossed it, and proves nothing. */
+        if (r->active && r->check == SEQ_IN_WINDOW && d != r->sender_dir && p->payload_len &&
+            (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(p->seq + p->payload_len, fd->next_seq)))
             r->after_data = 1;
-            if (f->state == CS_RESET)
-                f->state = r->state;
-        }
         tcp_track_segment(f, p, d, ts);
     }
     f->last_ts = ts;

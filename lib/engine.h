@@ -37,8 +37,8 @@ struct rst_event {
 typedef void (*event_sink_fn)(void *ctx, const struct rst_event *ev);
 
 struct engine_config {
-    uint32_t max_flows;         /* this engine's table capacity */
-    uint64_t fold_us;           /* RSTs this close to the previous one join its event */
+    uint32_t max_flows;            /* this engine's table capacity */
+    uint64_t fold_us;              /* RSTs this close to the previous one join its event */
     uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us; /* closed or reset connections linger this long */

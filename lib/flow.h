@@ -21,12 +21,12 @@ struct flow_key {
 };
 
 /* Per-direction state: what one endpoint has sent. Index 0 = the key's lo endpoint. */
-#define DIR_SYN 0x01
-#define DIR_SYNACK 0x02
-#define DIR_FIN 0x04
-#define DIR_RST 0x08
-#define DIR_ACK 0x10
-#define DIR_DATA 0x20
+#define DIR_SYN       0x01
+#define DIR_SYNACK    0x02
+#define DIR_FIN       0x04
+#define DIR_RST       0x08
+#define DIR_ACK       0x10
+#define DIR_DATA      0x20
 #define DIR_SEQ_KNOWN 0x40 /* next_seq is valid */
 #define DIR_ACK_KNOWN 0x80 /* max_ack and win are valid */
 
@@ -58,8 +58,8 @@ struct pending_rst {
     uint8_t check;      /* enum seq_check of the decisive RST */
     uint8_t rst_flags;
     uint8_t ttl;
-    uint8_t had_flow;    /* anything of the connection seen before the first RST */
-    uint8_t after_data;  /* receiver sent new data after the RST: it ignored it */
+    uint8_t had_flow;   /* anything of the connection seen before the first RST */
+    uint8_t after_data; /* receiver sent new data after the RST: it ignored it */
     uint8_t pad[4];
 };
 

@@ -21,17 +21,24 @@ static const char *const cause_meanings[CAUSE_MAX] = {
 };
 
 static const char *const state_names[CS_MAX] = {
-    [CS_NONE] = "none",         [CS_SYN_SENT] = "syn_sent", [CS_SYN_RECEIVED] = "syn_received",
-    [CS_ESTABLISHED] = "established", [CS_MIDSTREAM] = "midstream", [CS_FIN_WAIT] = "fin_wait",
-    [CS_CLOSING] = "closing",   [CS_CLOSED] = "closed",     [CS_RESET] = "reset",
+    [CS_NONE] = "none",
+    [CS_SYN_SENT] = "syn_sent",
+    [CS_SYN_RECEIVED] = "syn_received",
+    [CS_ESTABLISHED] = "established",
+    [CS_MIDSTREAM] = "midstream",
+    [CS_FIN_WAIT] = "fin_wait",
+    [CS_CLOSING] = "closing",
+    [CS_CLOSED] = "closed",
+    [CS_RESET] = "reset",
 };
 
 static const char *const origin_names[ORIGIN_MAX] = {
     [ORIGIN_UNKNOWN] = "unknown", [ORIGIN_HOST] = "host", [ORIGIN_MIDDLEBOX] = "middlebox"};
 
 static const char *const seq_check_names[SEQ_MAX] = {
-    [SEQ_UNKNOWN] = "unknown",           [SEQ_EXACT] = "exact",   [SEQ_IN_WINDOW] = "in_window",
-    [SEQ_OUT_OF_WINDOW] = "out_of_window", [SEQ_ACK_OK] = "ack_ok", [SEQ_ACK_BAD] = "ack_bad",
+    [SEQ_UNKNOWN] = "unknown",     [SEQ_EXACT] = "exact",
+    [SEQ_IN_WINDOW] = "in_window", [SEQ_OUT_OF_WINDOW] = "out_of_window",
+    [SEQ_ACK_OK] = "ack_ok",       [SEQ_ACK_BAD] = "ack_bad",
 };
 
 static const char *const malformed_names[MAL_MAX] = {

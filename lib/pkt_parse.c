@@ -2,13 +2,13 @@
 
 #include <string.h>
 
-#define ETH_HLEN 14
-#define ETHERTYPE_IPV4 0x0800
-#define ETHERTYPE_IPV6 0x86dd
-#define ETHERTYPE_VLAN 0x8100
-#define ETHERTYPE_QINQ 0x88a8
+#define ETH_HLEN           14
+#define ETHERTYPE_IPV4     0x0800
+#define ETHERTYPE_IPV6     0x86dd
+#define ETHERTYPE_VLAN     0x8100
+#define ETHERTYPE_QINQ     0x88a8
 #define ETHERTYPE_QINQ_OLD 0x9100
-#define IPPROTO_TCP_ 6
+#define IPPROTO_TCP_       6
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -158,8 +158,8 @@ static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_inf
     memcpy(out->dst, p + 24, 16);
 
     uint8_t nh = p[6];
-    uint32_t off = 40;          /* bytes of the frame consumed from p */
-    uint32_t left = plen;       /* bytes of IP payload left, per the header */
+    uint32_t off = 40;    /* bytes of the frame consumed from p */
+    uint32_t left = plen; /* bytes of IP payload left, per the header */
     for (int n = 0;; n++) {
         uint32_t hl;
         switch (nh) {

@@ -21,7 +21,7 @@
 #define TCP_ECE 0x40
 #define TCP_CWR 0x80
 
-#define PKT_MAX_VLANS 4 /* deeper tag stacks are rejected as malformed */
+#define PKT_MAX_VLANS   4 /* deeper tag stacks are rejected as malformed */
 #define PKT_MAX_IP6_EXT 8
 
 enum pkt_kind {
@@ -85,7 +85,7 @@ struct pkt_info {
 
 /* Link-layer header types (tcpdump.org LINKTYPE_* numbers) a capture may carry. */
 enum pkt_link {
-    LINK_NULL = 0,         /* BSD loopback: 4-byte address family, host order */
+    LINK_NULL = 0, /* BSD loopback: 4-byte address family, host order */
     LINK_ETHERNET = 1,
     LINK_RAW = 101,        /* bare IPv4/IPv6 */
     LINK_LOOP = 108,       /* OpenBSD loopback: 4-byte address family, network order */

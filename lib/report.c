@@ -20,13 +20,13 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
     fprintf(out, "\nrstscope %s report (%s: %s, %u worker%s)\n", RSTSCOPE_VERSION, ri->mode,
             ri->source, ri->workers, ri->workers == 1 ? "" : "s");
     fprintf(out, "  packets        %12" PRIu64 "  (%.2f s, %.0f pkt/s)\n", s->packets,
-            ri->wall_seconds,
-            ri->wall_seconds > 0 ? (double)s->packets / ri->wall_seconds : 0.0);
+            ri->wall_seconds, ri->wall_seconds > 0 ? (double)s->packets / ri->wall_seconds : 0.0);
     fprintf(out, "  ip packets     %12" PRIu64 "  (ipv4 %" PRIu64 ", ipv6 %" PRIu64 ")\n",
             s->ipv4 + s->ipv6, s->ipv4, s->ipv6);
     fprintf(out, "  tcp packets    %12" PRIu64 "\n", s->tcp_packets);
-    fprintf(out, "  other          %12" PRIu64 "  (non-ip %" PRIu64 ", non-tcp %" PRIu64
-                 ", fragments %" PRIu64 ")\n",
+    fprintf(out,
+            "  other          %12" PRIu64 "  (non-ip %" PRIu64 ", non-tcp %" PRIu64
+            ", fragments %" PRIu64 ")\n",
             s->non_ip + s->non_tcp + s->fragments, s->non_ip, s->non_tcp, s->fragments);
     fprintf(out, "  malformed      %12" PRIu64 "\n", s->malformed_total);
     fprintf(out, "  rst packets    %12" PRIu64 "\n", s->rst_packets);
@@ -60,13 +60,12 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             ri->workers);
     fprintf(out,
             "\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"tcp_packets\":%" PRIu64
-            ",\"ipv4\":%" PRIu64 ",\"ipv6\":%" PRIu64 ",\"non_ip\":%" PRIu64
-            ",\"non_tcp\":%" PRIu64 ",\"fragments\":%" PRIu64 ",\"malformed_packets\":%" PRIu64
-            ",\"rst_packets\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"syn\":%" PRIu64
-            ",\"synack\":%" PRIu64 ",\"fin\":%" PRIu64 ",",
+            ",\"ipv4\":%" PRIu64 ",\"ipv6\":%" PRIu64 ",\"non_ip\":%" PRIu64 ",\"non_tcp\":%" PRIu64
+            ",\"fragments\":%" PRIu64 ",\"malformed_packets\":%" PRIu64 ",\"rst_packets\":%" PRIu64
+            ",\"resets\":%" PRIu64 ",\"syn\":%" PRIu64 ",\"synack\":%" PRIu64 ",\"fin\":%" PRIu64
+            ",",
             s->packets, s->bytes, s->tcp_packets, s->ipv4, s->ipv6, s->non_ip, s->non_tcp,
-            s->fragments, s->malformed_total, s->rst_packets, s->resets, s->syn, s->synack,
-            s->fin);
+            s->fragments, s->malformed_total, s->rst_packets, s->resets, s->syn, s->synack, s->fin);
     fputs("\"causes\":{", out);
     for (int c = 0; c < CAUSE_MAX; c++)
         fprintf(out, "%s\"%s\":%" PRIu64, c ? "," : "", cause_name(c), s->causes[c]);
@@ -79,9 +78,9 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped,
             s->flows_active);
     fprintf(out,
-            "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64
-            ",\"rx_errors\":%" PRIu64 ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64
-            ",\"events_written\":%" PRIu64 "},",
+            "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 ",\"rx_errors\":%" PRIu64
+            ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"events_written\":%" PRIu64
+            "},",
             ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped,
             ri->events_written);
     fprintf(out, "\"capture\":{\"first_ts\":%.6f,\"last_ts\":%.6f},\"wall_seconds\":%.3f}\n",

@@ -12,8 +12,8 @@
 
 /* What the application knows beyond the engines' counters. */
 struct run_info {
-    const char *source;  /* capture file or port list */
-    const char *mode;    /* "pcap" or "live" */
+    const char *source; /* capture file or port list */
+    const char *mode;   /* "pcap" or "live" */
     unsigned workers;
     double wall_seconds; /* elapsed processing time */
     double first_ts;     /* capture time of the first and last packet, 0 when none */

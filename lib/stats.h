@@ -36,9 +36,8 @@ struct engine_stats {
     uint64_t events_dropped; /* event records lost on a full event ring (counts are not) */
 } __attribute__((aligned(64)));
 
-#define STAT_ADD(s, field, n)                                                                      \
-    __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
-#define STAT_INC(s, field) STAT_ADD(s, field, 1)
+#define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
+#define STAT_INC(s, field)    STAT_ADD(s, field, 1)
 #define STAT_SET(s, field, v) __atomic_store_n(&(s)->field, (v), __ATOMIC_RELAXED)
 
 /* acc += snapshot of s (relaxed loads; safe while the writer runs). */

@@ -40,8 +40,8 @@ int tcp_track_is_reuse(const struct flow *f, const struct pkt_info *p, int d)
 uint32_t tcp_track_window(const struct flow *f, int d)
 {
     const struct flow_dir *fd = &f->dir[d];
-    int both_syns = (f->dir[0].seen & (DIR_SYN | DIR_SYNACK)) &&
-                    (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
+    int both_syns =
+        (f->dir[0].seen & (DIR_SYN | DIR_SYNACK)) && (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
     unsigned scale = f->wscale_ok ? fd->wscale : both_syns ? 0 : 14;
     return fd->win << scale;
 }
@@ -86,10 +86,10 @@ static void advance_state(struct flow *f, const struct pkt_info *p, int d)
         f->state = CS_FIN_WAIT;
     } else if (fins == 2) {
         /* Closed once each FIN is acknowledged by the other side. */
-        int acked0 = (f->dir[1].seen & DIR_ACK_KNOWN) &&
-                     seq_gt(f->dir[1].max_ack, f->dir[0].fin_seq);
-        int acked1 = (f->dir[0].seen & DIR_ACK_KNOWN) &&
-                     seq_gt(f->dir[0].max_ack, f->dir[1].fin_seq);
+        int acked0 =
+            (f->dir[1].seen & DIR_ACK_KNOWN) && seq_gt(f->dir[1].max_ack, f->dir[0].fin_seq);
+        int acked1 =
+            (f->dir[0].seen & DIR_ACK_KNOWN) && seq_gt(f->dir[0].max_ack, f->dir[1].fin_seq);
         f->state = acked0 && acked1 ? CS_CLOSED : CS_CLOSING;
     }
 }

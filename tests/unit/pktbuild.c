@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tcp_track.h"
+
 static void die(const char *what)
 {
     fprintf(stderr, "pktbuild: %s\n", what);
@@ -272,8 +274,7 @@ uint32_t pb_build(const struct pb_pkt *p, uint8_t *buf, uint32_t cap, struct pb_
         memcpy(ip + 8, p->src, 16);
         memcpy(ip + 24, p->dst, 16);
         for (int i = 0; i < p->n_ext; i++)
-            write_ext(&p->ext[i], i + 1 < p->n_ext ? p->ext[i + 1].type : p->proto,
-                      f + l.ext[i]);
+            write_ext(&p->ext[i], i + 1 < p->n_ext ? p->ext[i + 1].type : p->proto, f + l.ext[i]);
         psum = csum_add(psum, p->src, 16);
         psum = csum_add(psum, p->dst, 16);
         psum += l4len + p->proto;
@@ -283,8 +284,8 @@ uint32_t pb_build(const struct pb_pkt *p, uint8_t *buf, uint32_t cap, struct pb_
         ip[0] = (uint8_t)(0x40 | (l3len / 4));
         pb_put16(ip + 2, (uint16_t)(l3len + l4len));
         pb_put16(ip + 4, p->ip_id);
-        pb_put16(ip + 6, (uint16_t)((p->df ? 0x4000 : 0) | (p->mf ? 0x2000 : 0) |
-                                    (p->frag_off & 0x1fff)));
+        pb_put16(ip + 6,
+                 (uint16_t)((p->df ? 0x4000 : 0) | (p->mf ? 0x2000 : 0) | (p->frag_off & 0x1fff)));
         ip[8] = p->ttl;
         ip[9] = p->proto;
         memcpy(ip + 12, p->src + 12, 4);
@@ -376,10 +377,7 @@ void pb_conv_pkt(const struct pb_conv *c, const struct pb_seg *s, struct pb_pkt 
     out->flags = s->flags;
     out->seq = (from_cli ? c->cisn : c->sisn) + s->seq;
     out->ack = (s->flags & TCP_ACK) ? (from_cli ? c->sisn : c->cisn) + s->ack : 0;
-    out->win = s->win == PB_WIN_ZERO ? 0
-               : s->win                ? (uint16_t)s->win
-               : from_cli              ? c->cwin
-                                       : c->swin;
+    out->win = s->win == PB_WIN_ZERO ? 0 : s->win ? (uint16_t)s->win : from_cli ? c->cwin : c->swin;
     out->payload_len = s->len;
     if (s->flags & TCP_SYN) {
         out->mss = 1460;
@@ -394,6 +392,40 @@ void pb_conv_info(const struct pb_conv *c, const struct pb_seg *s, struct pkt_in
 
     pb_conv_pkt(c, s, &p);
     pb_to_info(&p, out);
+}
+
+int pb_conv_dir(const struct pb_conv *c, int who)
+{
+    struct pb_seg s = {.dir = (uint8_t)who, .flags = TCP_ACK};
+    struct pkt_info p;
+    struct flow_key k;
+    int d;
+
+    pb_conv_info(c, &s, &p);
+    flow_key_make(&p, &k, &d);
+    return d;
+}
+
+void pb_track(struct flow *f, const struct pb_conv *c, const struct pb_seg *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pkt_info p;
+        struct flow_key k;
+        int d;
+        uint64_t ts = pb_conv_ts(c, &s[i]);
+
+        pb_conv_info(c, &s[i], &p);
+        flow_key_make(&p, &k, &d);
+        if (f->first_ts == 0) {
+            f->key = k;
+            f->hash = flow_key_hash(&k);
+            tcp_track_init(f, &p, d, ts);
+        }
+        if (!flow_key_eq(&f->key, &k))
+            die("pb_track: segment of another connection");
+        tcp_track_segment(f, &p, d, ts);
+        f->last_ts = ts;
+    }
 }
 
 /* ---- engine harness ---- */

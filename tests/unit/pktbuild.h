@@ -17,25 +17,25 @@
 #include "pkt_parse.h"
 
 #define PB_MAX_FRAME 9216
-#define PB_MAX_VLANS 8 /* more than the parser accepts, to build too-deep stacks */
-#define PB_MAX_EXT 12  /* more than the parser accepts, to build too-deep chains */
+#define PB_MAX_VLANS 8  /* more than the parser accepts, to build too-deep stacks */
+#define PB_MAX_EXT   12 /* more than the parser accepts, to build too-deep chains */
 
 #define PB_ETH_IPV4 0x0800
 #define PB_ETH_IPV6 0x86dd
-#define PB_ETH_ARP 0x0806
+#define PB_ETH_ARP  0x0806
 #define PB_ETH_VLAN 0x8100
 #define PB_ETH_QINQ 0x88a8
 
-#define PB_IP_HOPOPTS 0
-#define PB_IP_ICMP 1
-#define PB_IP_TCP 6
-#define PB_IP_UDP 17
-#define PB_IP_ROUTING 43
+#define PB_IP_HOPOPTS  0
+#define PB_IP_ICMP     1
+#define PB_IP_TCP      6
+#define PB_IP_UDP      17
+#define PB_IP_ROUTING  43
 #define PB_IP_FRAGMENT 44
-#define PB_IP_AH 51
-#define PB_IP_ICMPV6 58
-#define PB_IP_NONXT 59
-#define PB_IP_DSTOPTS 60
+#define PB_IP_AH       51
+#define PB_IP_ICMPV6   58
+#define PB_IP_NONXT    59
+#define PB_IP_DSTOPTS  60
 
 /* One IPv6 extension header. */
 struct pb_v6ext {
@@ -56,17 +56,17 @@ struct pb_pkt {
     uint16_t vlan_tci[PB_MAX_VLANS]; /* PCP/DEI/VID as written */
     uint16_t ethertype;              /* 0: from family; PB_ETH_ARP: an ARP request */
     /* L3 */
-    int family;                      /* 4 or 6 */
-    uint8_t src[16];                 /* IPv4 stored ::ffff:a.b.c.d, as in pkt_info */
+    int family;      /* 4 or 6 */
+    uint8_t src[16]; /* IPv4 stored ::ffff:a.b.c.d, as in pkt_info */
     uint8_t dst[16];
-    uint8_t ttl;                     /* or hop limit */
+    uint8_t ttl; /* or hop limit */
     uint16_t ip_id;
     uint8_t df;
     uint8_t mf;
-    uint16_t frag_off;               /* IPv4: in 8-byte units */
-    uint8_t ip_opts[40];             /* IPv4 options, padded to 4 bytes with EOL */
+    uint16_t frag_off;   /* IPv4: in 8-byte units */
+    uint8_t ip_opts[40]; /* IPv4 options, padded to 4 bytes with EOL */
     uint8_t ip_opts_len;
-    uint8_t proto;                   /* L4 protocol: PB_IP_TCP, _UDP, _ICMP, ... */
+    uint8_t proto; /* L4 protocol: PB_IP_TCP, _UDP, _ICMP, ... */
     int n_ext;
     struct pb_v6ext ext[PB_MAX_EXT];
     /* L4 */
@@ -163,6 +163,16 @@ struct pb_seg {
     uint32_t win;  /* 0: the sender's default; PB_WIN_ZERO: 0 */
 };
 
+/* Segment shorthands: flags, relative seq, relative ack, payload length (time 0). */
+#define PB_C(fl, sq, ak, ln)                                                                       \
+    {                                                                                              \
+        .dir = PB_C2S, .flags = (fl), .seq = (sq), .ack = (ak), .len = (ln)                        \
+    }
+#define PB_S(fl, sq, ak, ln)                                                                       \
+    {                                                                                              \
+        .dir = PB_S2C, .flags = (fl), .seq = (sq), .ack = (ak), .len = (ln)                        \
+    }
+
 /* Defaults: client 10.0.0.1:40000 (2001:db8::1), server 10.0.0.2:80 (2001:db8::2),
  * ISNs 1000 / 500000, TTL 64 / 60, window scale 7 on both SYNs, t0 = 1e12 µs. */
 void pb_conv_init(struct pb_conv *c, int family);
@@ -172,6 +182,12 @@ static inline uint64_t pb_conv_ts(const struct pb_conv *c, const struct pb_seg *
 {
     return c->t0 + s->t;
 }
+
+/* Index of the client's (PB_C2S) or the server's (PB_S2C) direction in the flow key. */
+int pb_conv_dir(const struct pb_conv *c, int who);
+/* Drive a bare struct flow with tcp_track like the engine does for non-RST segments: the
+ * first segment fed to a zeroed flow (first_ts == 0) sets its key and runs tcp_track_init. */
+void pb_track(struct flow *f, const struct pb_conv *c, const struct pb_seg *s, size_t n);
 
 /* ---- an engine with its counters and an event collector ---- */
 
@@ -183,7 +199,8 @@ struct pb_harness {
     uint32_t cap;
 };
 
-/* Engine with defaults (max_flows 1024) changed by cfg when non-NULL. Aborts on failure. */
+/* Engine from *cfg, or from engine_config_defaults() with max_flows 1024 when cfg is NULL.
+ * Aborts on failure. */
 struct pb_harness *pb_harness_new(const struct engine_config *cfg);
 void pb_harness_free(struct pb_harness *h);
 /* The event sink: ctx is a struct pb_harness. */

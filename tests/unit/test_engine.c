@@ -1,0 +1,1130 @@
+/*
+ * The engine end to end: real frames through engine_input() (and parsed segments through
+ * engine_segment()), counters, event folding and fields, ageing, flushing, a full table, and
+ * port reuse. Events are collected by the harness sink in emission order.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "pktbuild.h"
+#include "tcp_track.h"
+
+#define SYN TCP_SYN
+#define ACK TCP_ACK
+#define FIN TCP_FIN
+#define PSH TCP_PSH
+#define RST TCP_RST
+
+#define MS  1000ULL
+#define SEC 1000000ULL
+
+static const struct pb_seg handshake[] = {
+    PB_C(SYN, 0, 0, 0),
+    PB_S(SYN | ACK, 0, 1, 0),
+    PB_C(ACK, 1, 1, 0),
+};
+
+/* After this: client next 101, server next 1001, everything acked. */
+static const struct pb_seg exchange[] = {
+    PB_C(ACK | PSH, 1, 1, 100),
+    PB_S(ACK | PSH, 1, 101, 1000),
+    PB_C(ACK, 101, 1001, 0),
+};
+
+static struct pb_harness *harness(uint32_t max_flows, uint64_t fold_us)
+{
+    struct engine_config cfg;
+
+    engine_config_defaults(&cfg);
+    cfg.max_flows = max_flows;
+    cfg.fold_us = fold_us;
+    cfg.age_budget = 1u << 20; /* whole table per engine_age() unless a test says otherwise */
+    return pb_harness_new(&cfg);
+}
+
+/* Run segments, all at time t (relative to c->t0). */
+static void run_at(struct pb_harness *h, const struct pb_conv *c, const struct pb_seg *s, size_t n,
+                   uint64_t t, enum pb_mode mode)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pb_seg x = s[i];
+        x.t = t;
+        pb_run(h, c, &x, 1, mode);
+    }
+}
+
+static void run1(struct pb_harness *h, const struct pb_conv *c, struct pb_seg s, uint64_t t)
+{
+    s.t = t;
+    pb_run(h, c, &s, 1, PB_FRAMES);
+}
+
+static void open_conn(struct pb_harness *h, const struct pb_conv *c, uint64_t t)
+{
+    run_at(h, c, handshake, 3, t, PB_FRAMES);
+    run_at(h, c, exchange, 3, t, PB_FRAMES);
+}
+
+static struct flow *find_flow(struct pb_harness *h, const struct pb_conv *c)
+{
+    struct pb_seg s = PB_C(ACK, 0, 0, 0);
+    struct pkt_info p;
+    struct flow_key k;
+    int d;
+
+    pb_conv_info(c, &s, &p);
+    flow_key_make(&p, &k, &d);
+    return flow_table_lookup(h->e->ft, &k, flow_key_hash(&k));
+}
+
+/* resets == sum of causes == events delivered. */
+static void check_sums(const struct pb_harness *h)
+{
+    uint64_t sum = 0;
+    for (int c = 0; c < CAUSE_MAX; c++)
+        sum += h->stats.causes[c];
+    cr_assert_eq(h->stats.resets, sum, "resets %lu, sum of causes %lu",
+                 (unsigned long)h->stats.resets, (unsigned long)sum);
+    cr_assert_eq(h->stats.resets, (uint64_t)h->nev, "resets %lu, events %u",
+                 (unsigned long)h->stats.resets, h->nev);
+}
+
+static uint32_t frame_len(const struct pb_conv *c, const struct pb_seg *s)
+{
+    struct pb_pkt p;
+    uint8_t buf[PB_MAX_FRAME];
+    pb_conv_pkt(c, s, &p);
+    return pb_build(&p, buf, sizeof(buf), NULL);
+}
+
+/* ---------------------------------------------------------------- counters */
+
+Test(engine, clean_conversation_counters)
+{
+    const struct pb_seg close[] = {
+        PB_C(FIN | ACK, 101, 1001, 0),
+        PB_S(FIN | ACK, 1001, 102, 0),
+        PB_C(ACK, 102, 1002, 0),
+    };
+
+    for (int fam = 4; fam <= 6; fam += 2) {
+        struct pb_harness *h = harness(64, SEC);
+        struct pb_conv c;
+        uint64_t bytes = 0;
+
+        pb_conv_init(&c, fam);
+        open_conn(h, &c, 0);
+        run_at(h, &c, close, 3, 10 * MS, PB_FRAMES);
+        for (int i = 0; i < 3; i++)
+            bytes += frame_len(&c, &handshake[i]) + frame_len(&c, &exchange[i]) +
+                     frame_len(&c, &close[i]);
+        const struct engine_stats *s = &h->stats;
+        cr_assert_eq(s->packets, 9u);
+        cr_assert_eq(s->tcp_packets, 9u);
+        cr_assert_eq(s->bytes, bytes);
+        cr_assert_eq(fam == 4 ? s->ipv4 : s->ipv6, 9u);
+        cr_assert_eq(fam == 4 ? s->ipv6 : s->ipv4, 0u);
+        cr_assert_eq(s->syn, 1u);
+        cr_assert_eq(s->synack, 1u);
+        cr_assert_eq(s->fin, 2u);
+        cr_assert_eq(s->rst_packets, 0u);
+        cr_assert_eq(s->resets, 0u);
+        cr_assert_eq(s->malformed_total, 0u);
+        cr_assert_eq(s->flows_created, 1u);
+        cr_assert_eq(s->flows_active, 1u);
+        struct flow *f = find_flow(h, &c);
+        cr_assert_not_null(f);
+        cr_assert_eq(f->state, CS_CLOSED);
+
+        engine_flush(h->e);
+        cr_assert_eq(s->flows_expired, 1u);
+        cr_assert_eq(s->flows_active, 0u);
+        cr_assert_eq(flow_table_used(h->e->ft), 0u);
+        cr_assert_eq(h->nev, 0u, "a clean close has no reset event");
+        check_sums(h);
+        pb_harness_free(h);
+    }
+}
+
+Test(engine, non_tcp_and_malformed_counters)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_pkt p;
+    uint8_t buf[PB_MAX_FRAME];
+    struct pb_layout lay;
+    uint32_t len;
+
+    pb_pkt_init(&p, 4);
+    p.ethertype = PB_ETH_ARP;
+    pb_input(h, &p, 1); /* non_ip */
+
+    pb_pkt_init(&p, 4);
+    p.proto = PB_IP_UDP;
+    pb_input(h, &p, 2); /* non_tcp, ipv4 */
+    pb_pkt_init(&p, 6);
+    p.proto = PB_IP_UDP;
+    pb_input(h, &p, 3); /* non_tcp, ipv6 */
+
+    pb_pkt_init(&p, 4);
+    p.mf = 1;
+    p.payload_len = 100;
+    pb_input(h, &p, 4); /* fragment, ipv4 */
+    pb_pkt_init(&p, 6);
+    p.n_ext = 1;
+    p.ext[0] = (struct pb_v6ext){.type = PB_IP_FRAGMENT, .frag_off = 10};
+    pb_input(h, &p, 5); /* fragment, ipv6 */
+
+    pb_pkt_init(&p, 4);
+    len = pb_build(&p, buf, sizeof(buf), &lay);
+    engine_input(h->e, buf, 10, 6);          /* l2_truncated */
+    engine_input(h->e, buf, lay.l3 + 10, 7); /* ipv4_truncated (family not yet known) */
+    engine_input(h->e, buf, lay.l4 + 10, 8); /* tcp_truncated, ipv4 */
+    engine_input(h->e, buf, lay.l4 + 10, 9); /* again */
+    buf[lay.l4 + 12] = 0x30;
+    engine_input(h->e, buf, len, 10); /* tcp_bad_data_offset, ipv4 */
+
+    pb_pkt_init(&p, 6);
+    p.raw_opts[0] = 8; /* timestamps with length 3 */
+    p.raw_opts[1] = 3;
+    p.raw_opts_len = 2;
+    pb_input(h, &p, 11); /* tcp_bad_option: counted, tracked; ipv6 */
+
+    const struct engine_stats *s = &h->stats;
+    cr_assert_eq(s->packets, 11u);
+    cr_assert_eq(s->non_ip, 1u);
+    cr_assert_eq(s->non_tcp, 2u);
+    cr_assert_eq(s->fragments, 2u);
+    cr_assert_eq(s->malformed_total, 5u, "bad options are not dropped packets");
+    cr_assert_eq(s->malformed[MAL_L2_TRUNCATED], 1u);
+    cr_assert_eq(s->malformed[MAL_IPV4_TRUNCATED], 1u);
+    cr_assert_eq(s->malformed[MAL_TCP_TRUNCATED], 2u);
+    cr_assert_eq(s->malformed[MAL_TCP_BAD_DATA_OFFSET], 1u);
+    cr_assert_eq(s->malformed[MAL_TCP_BAD_OPTION], 1u);
+    cr_assert_eq(s->malformed[MAL_NONE], 0u);
+    cr_assert_eq(s->tcp_packets, 1u, "only the bad-option segment reaches tracking");
+    cr_assert_eq(s->flows_created, 1u);
+    cr_assert_eq(s->ipv4, 5u);
+    cr_assert_eq(s->ipv6, 3u);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- causes */
+
+struct cause_case {
+    const char *what;
+    struct pb_seg segs[12];
+    int n;
+    enum rst_cause cause;
+    uint8_t sender; /* 0 client, 1 server */
+    enum conn_state state;
+    enum seq_check check;
+};
+
+#define HS PB_C(SYN, 0, 0, 0), PB_S(SYN | ACK, 0, 1, 0), PB_C(ACK, 1, 1, 0)
+#define EX PB_C(ACK | PSH, 1, 1, 100), PB_S(ACK | PSH, 1, 101, 1000), PB_C(ACK, 101, 1001, 0)
+
+/* clang-format off */
+static const struct cause_case cause_cases[] = {
+    {"refused", {PB_C(SYN, 0, 0, 0), PB_S(RST | ACK, 0, 1, 0)}, 2,
+     CAUSE_REFUSED, 1, CS_SYN_SENT, SEQ_ACK_OK},
+    {"RST to SYN with a wrong ack", {PB_C(SYN, 0, 0, 0), PB_S(RST | ACK, 0, 7, 0)}, 2,
+     CAUSE_OUT_OF_WINDOW, 1, CS_SYN_SENT, SEQ_ACK_BAD},
+    {"server abort", {HS, EX, PB_S(RST | ACK, 1001, 101, 0)}, 7,
+     CAUSE_SERVER_ABORT, 1, CS_ESTABLISHED, SEQ_EXACT},
+    {"client abort", {HS, EX, PB_C(RST | ACK, 101, 1001, 0)}, 7,
+     CAUSE_CLIENT_ABORT, 0, CS_ESTABLISHED, SEQ_EXACT},
+    {"scanner: SYN, SYN-ACK, RST",
+     {PB_C(SYN, 0, 0, 0), PB_S(SYN | ACK, 0, 1, 0), PB_C(RST, 1, 0, 0)}, 3,
+     CAUSE_CLIENT_ABORT, 0, CS_SYN_RECEIVED, SEQ_EXACT},
+    {"after fin",
+     {HS, EX, PB_S(FIN | ACK, 1001, 101, 0), PB_C(ACK, 101, 1002, 0),
+      PB_C(RST | ACK, 101, 1002, 0)}, 9,
+     CAUSE_AFTER_FIN, 0, CS_FIN_WAIT, SEQ_EXACT},
+    {"no flow", {PB_C(RST | ACK, 5000, 6000, 0)}, 1,
+     CAUSE_NO_FLOW, 0, CS_NONE, SEQ_UNKNOWN},
+    {"out of window, connection goes on",
+     {HS, EX, PB_C(RST | ACK, 101 + (1u << 30), 1001, 0), PB_C(ACK | PSH, 101, 1001, 50),
+      PB_S(ACK | PSH, 1001, 151, 70), PB_C(ACK, 151, 1071, 0)}, 10,
+     CAUSE_OUT_OF_WINDOW, 0, CS_ESTABLISHED, SEQ_OUT_OF_WINDOW},
+    {"in window, receiver sends new data",
+     {HS, EX, PB_C(RST | ACK, 101 + 500, 1001, 0), PB_S(ACK | PSH, 1001, 101, 100)}, 8,
+     CAUSE_OUT_OF_WINDOW, 0, CS_ESTABLISHED, SEQ_IN_WINDOW},
+    {"in window, nothing after", {HS, EX, PB_C(RST | ACK, 101 + 500, 1001, 0)}, 7,
+     CAUSE_CLIENT_ABORT, 0, CS_ESTABLISHED, SEQ_IN_WINDOW},
+    {"in window, receiver only retransmits old data",
+     {HS, EX, PB_S(RST | ACK, 1001 + 500, 101, 0), PB_C(ACK | PSH, 1, 1001, 100)}, 8,
+     CAUSE_SERVER_ABORT, 1, CS_ESTABLISHED, SEQ_IN_WINDOW},
+};
+/* clang-format on */
+
+Test(engine, every_cause_end_to_end)
+{
+    for (size_t i = 0; i < sizeof(cause_cases) / sizeof(cause_cases[0]); i++) {
+        const struct cause_case *cc = &cause_cases[i];
+        /* Guard the hand-written counts: the last segment is set, the one after is not. */
+        cr_assert(cc->n > 0 && cc->n <= 12 && cc->segs[cc->n - 1].flags, "%s: n", cc->what);
+        cr_assert(cc->n == 12 || !cc->segs[cc->n].flags, "%s: n too small", cc->what);
+        for (int mode = PB_FRAMES; mode <= PB_INFO; mode++) {
+            for (int fam = 4; fam <= 6; fam += 2) {
+                struct pb_harness *h = harness(64, SEC);
+                struct pb_conv c;
+                pb_conv_init(&c, fam);
+                for (int k = 0; k < cc->n; k++) {
+                    struct pb_seg s = cc->segs[k];
+                    s.t = (uint64_t)k * MS;
+                    pb_run(h, &c, &s, 1, (enum pb_mode)mode);
+                }
+                cr_assert_eq(h->nev, 0u, "%s: event emitted before it closed", cc->what);
+                engine_flush(h->e);
+                cr_assert_eq(h->nev, 1u, "%s: %u events", cc->what, h->nev);
+                const struct rst_event *ev = &h->ev[0];
+                cr_assert_eq(ev->cause, cc->cause, "%s (mode %d, v%d): %s", cc->what, mode, fam,
+                             cause_name(ev->cause));
+                cr_assert_eq(ev->sender, cc->sender, "%s: sender", cc->what);
+                cr_assert_eq(ev->state, cc->state, "%s: state %s", cc->what,
+                             conn_state_name(ev->state));
+                cr_assert_eq(ev->check, cc->check, "%s: check %s", cc->what,
+                             seq_check_name(ev->check));
+                cr_assert_eq(ev->rst_count, 1u);
+                cr_assert_eq(ev->family, fam);
+                cr_assert_eq(h->stats.causes[cc->cause], 1u);
+                cr_assert_eq(h->stats.rst_packets, 1u);
+                check_sums(h);
+                pb_harness_free(h);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- folding */
+
+Test(engine, rsts_within_fold_window_are_one_event)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg rst = PB_S(RST | ACK, 1001, 101, 0);
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, rst, 10 * MS);
+    run1(h, &c, rst, 400 * MS);
+    run1(h, &c, rst, 900 * MS);
+    engine_age(h->e, c.t0 + 900 * MS + SEC); /* exactly fold_us after the last: still open */
+    cr_assert_eq(h->nev, 0u, "the event is held while RSTs may still fold into it");
+    engine_age(h->e, c.t0 + 900 * MS + SEC + 1);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].rst_count, 3u);
+    cr_assert_eq(h->ev[0].ts_us, c.t0 + 10 * MS, "ts of the first RST");
+    cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(h->stats.rst_packets, 3u);
+    cr_assert_eq(h->stats.resets, 1u);
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+Test(engine, fold_window_is_inclusive)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg rst = PB_S(RST | ACK, 1001, 101, 0);
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, rst, 0);
+    run1(h, &c, rst, SEC);         /* exactly fold_us later: folds */
+    run1(h, &c, rst, 2 * SEC + 1); /* one µs more: a new event */
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].rst_count, 2u);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[1].rst_count, 1u);
+    pb_harness_free(h);
+}
+
+Test(engine, fold_window_runs_from_the_last_rst)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg rst = PB_C(RST | ACK, 101, 1001, 0);
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    /* 0.9 s apart each: 2.7 s from first to last, still one event. */
+    for (int i = 0; i < 4; i++)
+        run1(h, &c, rst, (uint64_t)i * 900 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].rst_count, 4u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    pb_harness_free(h);
+}
+
+Test(engine, rsts_farther_apart_are_separate_events)
+{
+    struct pb_harness *h = harness(64, 500 * MS);
+    struct pb_conv c;
+    /* An ignored out-of-window RST, then a real one later. */
+    const struct pb_seg bogus = PB_C(RST | ACK, 101 + (1u << 30), 1001, 0);
+    const struct pb_seg real = PB_S(RST | ACK, 1001, 101, 0);
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, bogus, 10 * MS);
+    run1(h, &c, real, 10 * MS + 500 * MS + 1);
+    cr_assert_eq(h->nev, 1u, "the next RST of the flow closes the expired event");
+    cr_assert_eq(h->ev[0].cause, CAUSE_OUT_OF_WINDOW);
+    cr_assert_eq(h->ev[0].rst_count, 1u);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[1].cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(h->ev[1].state, CS_ESTABLISHED, "the ignored RST did not end it");
+    cr_assert_eq(h->ev[1].ts_us, c.t0 + 510 * MS + 1);
+    cr_assert_eq(h->stats.resets, 2u);
+    check_sums(h);
+
+    /* The same RST repeated after the fold window: a second event, on a reset connection. */
+    struct pb_harness *g = harness(64, 500 * MS);
+    open_conn(g, &c, 0);
+    run1(g, &c, real, 0);
+    run1(g, &c, real, 2 * SEC);
+    engine_flush(g->e);
+    cr_assert_eq(g->nev, 2u);
+    cr_assert_eq(g->ev[0].cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(g->ev[1].state, CS_RESET);
+    cr_assert_eq(g->ev[1].rst_count, 1u);
+    check_sums(g);
+    pb_harness_free(g);
+    pb_harness_free(h);
+}
+
+Test(engine, both_sides_reset_is_one_event)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 10 * MS);
+    run1(h, &c, (struct pb_seg)PB_C(RST, 101, 0, 0), 20 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].rst_count, 2u);
+    cr_assert_eq(h->ev[0].sender, 1, "equally decisive: the first RST decides");
+    cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
+    pb_harness_free(h);
+}
+
+Test(engine, most_decisive_rst_decides)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg guess = PB_C(RST | ACK, 101 + 300, 1001, 0); /* in window */
+    const struct pb_seg exact = PB_C(RST | ACK, 101, 1001, 0);
+    const struct pb_seg far = PB_C(RST | ACK, 101 + (1u << 31), 1001, 0);
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, guess, 10 * MS);
+    run1(h, &c, exact, 20 * MS); /* RFC 5961 sender corrects after a challenge ACK */
+    run1(h, &c, far, 30 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].check, SEQ_EXACT);
+    cr_assert_eq(h->ev[0].seq, c.cisn + 101, "seq of the decisive RST");
+    cr_assert_eq(h->ev[0].ack, c.sisn + 1001);
+    cr_assert_eq(h->ev[0].rst_count, 3u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    cr_assert_eq(h->ev[0].ts_us, c.t0 + 10 * MS);
+    pb_harness_free(h);
+}
+
+/* After an exact RST the receiver's data still arriving was in flight when the RST crossed
+ * it: the reset stands, and a SYN on the tuple opens a new connection. */
+Test(engine, receiver_data_in_flight_does_not_undo_an_exact_reset)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), MS);
+    struct flow *f = find_flow(h, &c);
+    cr_assert_eq(f->state, CS_RESET);
+    run1(h, &c, (struct pb_seg)PB_S(ACK | PSH, 1001, 101, 500), 2 * MS);
+    cr_assert_eq(f->state, CS_RESET, "state %s", conn_state_name(f->state));
+    struct pb_conv c2 = c;
+    c2.cisn = 4242;
+    run_at(h, &c2, handshake, 1, 5 * MS, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_created, 2u);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].check, SEQ_EXACT);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    pb_harness_free(h);
+}
+
+/* A capture of another link type: the engine parses frames with cfg.link. */
+Test(engine, raw_ip_link)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.max_flows = 64;
+    cfg.link = LINK_RAW;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv c;
+    const struct pb_seg s[] = {PB_C(SYN, 0, 0, 0), PB_S(RST | ACK, 0, 1, 0)};
+    uint8_t buf[PB_MAX_FRAME];
+    struct pb_layout lay;
+
+    pb_conv_init(&c, 6);
+    for (int i = 0; i < 2; i++) {
+        struct pb_pkt p;
+        pb_conv_pkt(&c, &s[i], &p);
+        uint32_t len = pb_build(&p, buf, sizeof(buf), &lay);
+        engine_input(h->e, buf + lay.l3, len - lay.l3, c.t0 + (uint64_t)i);
+    }
+    /* An Ethernet frame read as raw IP: version nibble 0, not IP. */
+    struct pb_pkt p;
+    pb_conv_pkt(&c, &s[0], &p);
+    uint32_t len = pb_build(&p, buf, sizeof(buf), NULL);
+    engine_input(h->e, buf, len, c.t0 + 5);
+    engine_flush(h->e);
+    cr_assert_eq(h->stats.packets, 3u);
+    cr_assert_eq(h->stats.ipv6, 2u);
+    cr_assert_eq(h->stats.non_ip, 1u);
+    cr_assert_eq(h->stats.malformed_total, 0u);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_REFUSED);
+    cr_assert_eq(h->ev[0].family, 6);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- event fields */
+
+Test(engine, event_fields_v4)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    pb_addr(c.cli, "192.168.7.9"); /* the client is the key's hi endpoint */
+    pb_addr(c.srv, "10.1.2.3");
+    c.cport = 1000; /* lower than the server's: roles come from the SYN */
+    c.sport = 8443;
+    open_conn(h, &c, 0);
+    struct pb_seg rst = PB_S(RST | ACK, 1001, 101, 0);
+    rst.ttl = c.sttl - 1;
+    run1(h, &c, rst, 5 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    const struct rst_event *ev = &h->ev[0];
+    cr_assert_arr_eq(ev->client_ip, c.cli, 16);
+    cr_assert_arr_eq(ev->server_ip, c.srv, 16);
+    cr_assert_eq(ev->client_port, 1000);
+    cr_assert_eq(ev->server_port, 8443);
+    cr_assert_eq(ev->family, 4);
+    cr_assert_eq(ev->direction_known, 1);
+    cr_assert_eq(ev->sender, 1);
+    cr_assert_eq(ev->state, CS_ESTABLISHED);
+    cr_assert_eq(ev->check, SEQ_EXACT);
+    cr_assert_eq(ev->cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(ev->origin, ORIGIN_HOST);
+    cr_assert_eq(ev->seq, c.sisn + 1001);
+    cr_assert_eq(ev->ack, c.cisn + 101);
+    cr_assert_eq(ev->rst_flags, RST | ACK);
+    cr_assert_eq(ev->ttl, c.sttl - 1);
+    cr_assert_eq(ev->worker, 3, "the engine id");
+    cr_assert_eq(ev->ts_us, c.t0 + 5 * MS);
+    cr_assert_eq(ev->rst_count, 1u);
+    pb_harness_free(h);
+}
+
+Test(engine, event_fields_v6_middlebox)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 6);
+    pb_addr(c.cli, "2001:db8:1::77");
+    pb_addr(c.srv, "2001:db8:1::5");
+    open_conn(h, &c, 0);
+    /* A firewall forging the server's RST with its own hop limit. */
+    struct pb_seg rst = PB_S(RST, 1001, 0, 0);
+    rst.ttl = 250;
+    run1(h, &c, rst, 5 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    const struct rst_event *ev = &h->ev[0];
+    cr_assert_eq(ev->family, 6);
+    cr_assert_arr_eq(ev->client_ip, c.cli, 16);
+    cr_assert_arr_eq(ev->server_ip, c.srv, 16);
+    cr_assert_eq(ev->client_port, c.cport);
+    cr_assert_eq(ev->server_port, c.sport);
+    cr_assert_eq(ev->origin, ORIGIN_MIDDLEBOX);
+    cr_assert_eq(ev->rst_flags, RST);
+    cr_assert_eq(ev->ttl, 250);
+    pb_harness_free(h);
+}
+
+Test(engine, event_fields_midstream_and_no_flow)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg s[] = {
+        PB_S(ACK | PSH, 1, 1, 500),
+        PB_C(ACK, 1, 501, 0),
+    };
+
+    pb_conv_init(&c, 4);
+    c.cport = 50000;
+    c.sport = 443;
+    run_at(h, &c, s, 2, 0, PB_FRAMES);
+    run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 1, 501, 0), MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].direction_known, 0);
+    cr_assert_eq(h->ev[0].client_port, 50000, "the higher port is guessed as the client");
+    cr_assert_eq(h->ev[0].sender, 0);
+    cr_assert_eq(h->ev[0].state, CS_MIDSTREAM);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    cr_assert_eq(h->ev[0].origin, ORIGIN_HOST);
+
+    /* A lone RST: nothing known, origin unknown. */
+    struct pb_conv d;
+    pb_conv_init(&d, 4);
+    d.cport = 33333;
+    run1(h, &d, (struct pb_seg)PB_S(RST, 1, 0, 0), 2 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[1].cause, CAUSE_NO_FLOW);
+    cr_assert_eq(h->ev[1].state, CS_NONE);
+    cr_assert_eq(h->ev[1].direction_known, 0);
+    cr_assert_eq(h->ev[1].origin, ORIGIN_UNKNOWN);
+    cr_assert_eq(h->ev[1].client_port, 33333);
+    cr_assert_eq(h->ev[1].sender, 1);
+    pb_harness_free(h);
+}
+
+Test(engine, vlan_tagged_frames)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    c.n_vlans = 2;
+    c.vlan_tpid[0] = PB_ETH_QINQ;
+    c.vlan_tpid[1] = PB_ETH_VLAN;
+    c.vlan_tci[0] = 100;
+    c.vlan_tci[1] = 200;
+    open_conn(h, &c, 0);
+    run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->stats.tcp_packets, 7u);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- ageing */
+
+Test(engine, idle_expiry_by_state)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.max_flows = 64;
+    cfg.handshake_timeout_us = 2 * SEC;
+    cfg.established_timeout_us = 10 * SEC;
+    cfg.closed_timeout_us = 1 * SEC;
+    cfg.age_budget = 1000;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv est, half, closed;
+    const struct pb_seg close[] = {
+        PB_C(FIN | ACK, 101, 1001, 0),
+        PB_S(FIN | ACK, 1001, 102, 0),
+        PB_C(ACK, 102, 1002, 0),
+    };
+
+    pb_conv_init(&est, 4);
+    pb_conv_init(&half, 4);
+    half.cport = 40001;
+    pb_conv_init(&closed, 4);
+    closed.cport = 40002;
+    open_conn(h, &est, 0);
+    run_at(h, &half, handshake, 1, 0, PB_FRAMES);
+    open_conn(h, &closed, 0);
+    run_at(h, &closed, close, 3, 0, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_active, 3u);
+
+    uint64_t t0 = est.t0;
+    engine_age(h->e, t0 + SEC);
+    cr_assert_eq(h->stats.flows_expired, 0u, "nothing idle for more than its limit yet");
+    engine_age(h->e, t0 + SEC + 1);
+    cr_assert_eq(h->stats.flows_expired, 1u);
+    cr_assert_null(find_flow(h, &closed));
+    cr_assert_eq(h->stats.flows_active, 2u);
+    engine_age(h->e, t0 + 2 * SEC + 1);
+    cr_assert_eq(h->stats.flows_expired, 2u);
+    cr_assert_null(find_flow(h, &half));
+    cr_assert_not_null(find_flow(h, &est));
+    /* Traffic keeps the established one alive. */
+    run1(h, &est, (struct pb_seg)PB_C(ACK, 101, 1001, 0), 9 * SEC);
+    engine_age(h->e, t0 + 10 * SEC + 1);
+    cr_assert_not_null(find_flow(h, &est));
+    engine_age(h->e, t0 + 19 * SEC + 1);
+    cr_assert_null(find_flow(h, &est));
+    cr_assert_eq(h->stats.flows_expired, 3u);
+    cr_assert_eq(h->stats.flows_active, 0u);
+    /* Time never goes back. */
+    engine_age(h->e, t0);
+    cr_assert_eq(h->e->now_us, t0 + 19 * SEC + 1);
+    cr_assert_eq(h->nev, 0u);
+    pb_harness_free(h);
+}
+
+Test(engine, age_budget_bounds_work)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.max_flows = 16;
+    cfg.age_budget = 4;
+    cfg.handshake_timeout_us = SEC;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    for (int i = 0; i < 8; i++) {
+        c.cport = (uint16_t)(41000 + i);
+        run_at(h, &c, handshake, 1, 0, PB_FRAMES);
+    }
+    engine_age(h->e, c.t0 + 5 * SEC);
+    cr_assert_eq(h->stats.flows_expired, 4u, "age_budget flows examined per call");
+    engine_age(h->e, c.t0 + 5 * SEC);
+    cr_assert_eq(h->stats.flows_expired, 8u);
+    pb_harness_free(h);
+}
+
+Test(engine, age_closes_held_event)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 0);
+    engine_age(h->e, c.t0 + SEC / 2);
+    cr_assert_eq(h->nev, 0u);
+    engine_age(h->e, c.t0 + SEC + 1);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
+    struct flow *f = find_flow(h, &c);
+    cr_assert_not_null(f, "the reset flow lingers for closed_timeout");
+    cr_assert_eq(f->state, CS_RESET);
+    cr_assert_eq(f->rst.active, 0);
+    /* A late RST opens a new event, it does not reopen the old one. */
+    run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * SEC);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[0].rst_count, 1u);
+    cr_assert_eq(h->ev[1].rst_count, 1u);
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+Test(engine, flush_closes_pending_events)
+{
+    struct pb_harness *h = harness(64, 10 * SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    for (int i = 0; i < 5; i++) {
+        c.cport = (uint16_t)(42000 + i);
+        open_conn(h, &c, 0);
+        run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), MS);
+    }
+    c.cport = 42100;
+    open_conn(h, &c, 0); /* no RST */
+    cr_assert_eq(h->nev, 0u);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 5u);
+    cr_assert_eq(h->stats.causes[CAUSE_CLIENT_ABORT], 5u);
+    cr_assert_eq(h->stats.flows_expired, 6u);
+    cr_assert_eq(h->stats.flows_active, 0u);
+    cr_assert_eq(flow_table_used(h->e->ft), 0u);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 5u, "a second flush has nothing left");
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- full table */
+
+Test(engine, syn_flood_evicts_half_open_keeps_established)
+{
+    const uint32_t cap = 16;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv est[4], c;
+
+    for (int i = 0; i < 4; i++) {
+        pb_conv_init(&est[i], 4);
+        est[i].cport = (uint16_t)(43000 + i);
+        open_conn(h, &est[i], 0);
+    }
+    pb_conv_init(&c, 4);
+    pb_addr(c.cli, "172.16.0.1");
+    for (int i = 0; i < 200; i++) {
+        c.cport = (uint16_t)(1024 + i);
+        c.cisn = 7777u * (uint32_t)i;
+        run_at(h, &c, handshake, 1, MS + (uint64_t)i, PB_FRAMES);
+        cr_assert_leq(flow_table_used(h->e->ft), cap);
+    }
+    const struct engine_stats *s = &h->stats;
+    cr_assert_eq(s->syn, 204u);
+    cr_assert_eq(s->flows_created, 204u, "each SYN got an entry");
+    cr_assert_eq(s->flows_evicted, 200u - (cap - 4), "evicted %lu",
+                 (unsigned long)s->flows_evicted);
+    cr_assert_eq(s->flows_dropped, 0u);
+    cr_assert_eq(s->flows_active, cap);
+    for (int i = 0; i < 4; i++) {
+        struct flow *f = find_flow(h, &est[i]);
+        cr_assert_not_null(f, "established flow %d was evicted", i);
+        cr_assert_eq(f->state, CS_ESTABLISHED);
+    }
+    /* The survivors still classify as tracked connections. */
+    for (int i = 0; i < 4; i++)
+        run1(h, &est[i], (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 4u);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(h->ev[i].cause, CAUSE_SERVER_ABORT);
+    pb_harness_free(h);
+}
+
+Test(engine, full_of_established_drops_new_flows)
+{
+    const uint32_t cap = 8;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    for (uint32_t i = 0; i < cap; i++) {
+        c.cport = (uint16_t)(44000 + i);
+        open_conn(h, &c, 0);
+    }
+    c.cport = 45000;
+    run_at(h, &c, handshake, 3, MS, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_dropped, 3u, "every packet of the untracked flow");
+    cr_assert_eq(h->stats.flows_evicted, 0u, "established flows are never evicted");
+    cr_assert_null(find_flow(h, &c));
+    cr_assert_eq(h->stats.tcp_packets, 8u * 6 + 3, "dropped flows' packets still count");
+    pb_harness_free(h);
+}
+
+Test(engine, eviction_prefers_closed_over_half_open)
+{
+    const uint32_t cap = 4;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv half1, half2, closed, est, n;
+    const struct pb_seg close[] = {
+        PB_C(FIN | ACK, 101, 1001, 0),
+        PB_S(FIN | ACK, 1001, 102, 0),
+        PB_C(ACK, 102, 1002, 0),
+    };
+
+    /* Insertion order puts the half-open flows first in the table. */
+    pb_conv_init(&half1, 4);
+    half1.cport = 46001;
+    pb_conv_init(&half2, 4);
+    half2.cport = 46002;
+    pb_conv_init(&closed, 4);
+    closed.cport = 46003;
+    pb_conv_init(&est, 4);
+    est.cport = 46004;
+    run_at(h, &half1, handshake, 1, 0, PB_FRAMES);
+    run_at(h, &half2, handshake, 1, 0, PB_FRAMES);
+    open_conn(h, &closed, 0);
+    run_at(h, &closed, close, 3, 0, PB_FRAMES);
+    open_conn(h, &est, 0);
+    cr_assert_eq(flow_table_used(h->e->ft), cap);
+
+    pb_conv_init(&n, 4);
+    n.cport = 47000;
+    run_at(h, &n, handshake, 1, MS, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_evicted, 1u);
+    cr_assert_null(find_flow(h, &closed), "the closed flow goes first");
+    cr_assert_not_null(find_flow(h, &half1));
+    cr_assert_not_null(find_flow(h, &half2));
+    cr_assert_not_null(find_flow(h, &n));
+
+    /* Then half-open ones; the established one survives any number of SYNs. */
+    for (int i = 1; i < 50; i++) {
+        n.cport = (uint16_t)(47000 + i);
+        run_at(h, &n, handshake, 1, 2 * MS, PB_FRAMES);
+        cr_assert_not_null(find_flow(h, &n), "SYN %d found no room", i);
+        cr_assert_not_null(find_flow(h, &est), "established flow evicted by SYN %d", i);
+    }
+    cr_assert_null(find_flow(h, &half1));
+    cr_assert_eq(h->stats.flows_evicted, 50u);
+    cr_assert_eq(h->stats.flows_dropped, 0u);
+    cr_assert_eq(flow_table_used(h->e->ft), cap);
+    pb_harness_free(h);
+}
+
+Test(engine, evicted_flow_emits_its_pending_event)
+{
+    const uint32_t cap = 2;
+    struct pb_harness *h = harness(cap, 10 * SEC);
+    struct pb_conv a, b, n;
+
+    pb_conv_init(&a, 4);
+    a.cport = 48001;
+    pb_conv_init(&b, 4);
+    b.cport = 48002;
+    open_conn(h, &a, 0);
+    open_conn(h, &b, 0);
+    run1(h, &a, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), MS);
+    cr_assert_eq(h->nev, 0u);
+    pb_conv_init(&n, 4);
+    n.cport = 48003;
+    run_at(h, &n, handshake, 1, 2 * MS, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_evicted, 1u);
+    cr_assert_eq(h->nev, 1u, "the reset flow's event is emitted when it is evicted");
+    cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(h->ev[0].client_port, 48001);
+    cr_assert_not_null(find_flow(h, &b));
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+Test(engine, rst_flood_with_full_table)
+{
+    const uint32_t cap = 8;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv c, r;
+
+    pb_conv_init(&c, 4);
+    for (uint32_t i = 0; i < cap; i++) {
+        c.cport = (uint16_t)(49000 + i);
+        open_conn(h, &c, 0);
+    }
+    pb_conv_init(&r, 4);
+    pb_addr(r.cli, "198.51.100.1");
+    for (int i = 0; i < 100; i++) {
+        r.cport = (uint16_t)(2000 + i);
+        run1(h, &r, (struct pb_seg)PB_S(RST, 1, 0, 0), MS + (uint64_t)i);
+    }
+    cr_assert_eq(h->nev, 100u, "with no room, each RST is judged and emitted at once");
+    for (uint32_t i = 0; i < h->nev; i++) {
+        cr_assert_eq(h->ev[i].cause, CAUSE_NO_FLOW);
+        cr_assert_eq(h->ev[i].rst_count, 1u);
+        cr_assert_eq(h->ev[i].client_port, 2000 + i);
+    }
+    cr_assert_eq(h->stats.causes[CAUSE_NO_FLOW], 100u);
+    cr_assert_eq(h->stats.rst_packets, 100u);
+    cr_assert_eq(h->stats.flows_evicted, 0u, "a RST never evicts");
+    cr_assert_eq(h->stats.flows_created, cap);
+    cr_assert_eq(flow_table_used(h->e->ft), cap);
+    c.cport = 49000;
+    cr_assert_not_null(find_flow(h, &c));
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+Test(engine, rst_flood_does_not_block_new_connections)
+{
+    const uint32_t cap = 16;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv r, c;
+
+    pb_conv_init(&r, 6);
+    for (int i = 0; i < 300; i++) {
+        r.cport = (uint16_t)(3000 + i);
+        run1(h, &r, (struct pb_seg)PB_C(RST | ACK, 1, 1, 0), (uint64_t)i);
+    }
+    cr_assert_eq(flow_table_used(h->e->ft), cap, "lone RSTs occupy the free entries");
+    cr_assert_eq(h->nev, 300u - cap);
+    pb_conv_init(&c, 6);
+    c.cport = 60000;
+    open_conn(h, &c, MS);
+    struct flow *f = find_flow(h, &c);
+    cr_assert_not_null(f, "a SYN evicts a RST-only entry");
+    cr_assert_eq(f->state, CS_ESTABLISHED);
+    cr_assert_eq(h->stats.flows_evicted, 1u);
+    engine_flush(h->e);
+    cr_assert_eq(h->stats.causes[CAUSE_NO_FLOW], 300u);
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- reuse */
+
+Test(engine, port_reuse_after_rst)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c, c2;
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), MS);
+    /* The client reconnects from the same port 100 ms later, inside the fold window. */
+    c2 = c;
+    c2.cisn = 9000000;
+    c2.sisn = 7000000;
+    run_at(h, &c2, handshake, 1, 100 * MS, PB_FRAMES);
+    cr_assert_eq(h->nev, 1u, "the old connection's event closes when the tuple is reused");
+    cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
+    cr_assert_eq(h->stats.flows_created, 2u);
+    cr_assert_eq(h->stats.flows_expired, 1u);
+    struct flow *f = find_flow(h, &c2);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->state, CS_SYN_SENT);
+    cr_assert_eq(f->dir[pb_conv_dir(&c2, PB_C2S)].isn, c2.cisn, "a fresh entry");
+    cr_assert_eq(f->rst.active, 0);
+
+    run_at(h, &c2, &handshake[1], 2, 101 * MS, PB_FRAMES);
+    run_at(h, &c2, exchange, 3, 102 * MS, PB_FRAMES);
+    run1(h, &c2, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), 200 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[1].cause, CAUSE_CLIENT_ABORT);
+    cr_assert_eq(h->ev[1].state, CS_ESTABLISHED);
+    cr_assert_eq(h->ev[1].seq, c2.cisn + 101);
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+Test(engine, port_reuse_after_close_and_syn_retransmit)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c, c2;
+    const struct pb_seg close[] = {
+        PB_C(FIN | ACK, 101, 1001, 0),
+        PB_S(FIN | ACK, 1001, 102, 0),
+        PB_C(ACK, 102, 1002, 0),
+    };
+
+    pb_conv_init(&c, 4);
+    open_conn(h, &c, 0);
+    run_at(h, &c, close, 3, MS, PB_FRAMES);
+    c2 = c;
+    c2.cisn = 123456789;
+    run_at(h, &c2, handshake, 1, 2 * MS, PB_FRAMES);
+    run_at(h, &c2, handshake, 1, 1002 * MS, PB_FRAMES); /* SYN retransmission */
+    cr_assert_eq(h->stats.flows_created, 2u, "a retransmitted SYN is the same attempt");
+    cr_assert_eq(h->stats.flows_expired, 1u);
+    /* A new attempt with another ISN while the first is unanswered: a new connection. */
+    c2.cisn = 55;
+    run_at(h, &c2, handshake, 1, 3000 * MS, PB_FRAMES);
+    cr_assert_eq(h->stats.flows_created, 3u);
+    cr_assert_eq(h->nev, 0u);
+    pb_harness_free(h);
+}
+
+/* Traffic after a lone RST: the sensor now sees a connection mid-stream. */
+Test(engine, lone_rst_then_traffic_becomes_midstream)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    /* Upload: the server only acknowledges. */
+    const struct pb_seg s[] = {
+        PB_C(ACK | PSH, 1, 1, 1000),
+        PB_S(ACK, 1, 1001, 0),
+        PB_C(ACK | PSH, 1001, 1, 1000),
+        PB_S(ACK, 1, 2001, 0),
+    };
+
+    pb_conv_init(&c, 4);
+    /* An injected RST the server ignored was the first packet the sensor saw. */
+    run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 1u << 30, 1, 0), 0);
+    run_at(h, &c, s, 4, 10 * MS, PB_FRAMES);
+    struct flow *f = find_flow(h, &c);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->state, CS_MIDSTREAM, "state %s", conn_state_name(f->state));
+    engine_age(h->e, c.t0 + 2 * SEC);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_NO_FLOW);
+    /* The connection is then reset for real: an abort, not an unclassified RST. */
+    run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1, 2001, 0), 3 * SEC);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[1].check, SEQ_EXACT);
+    cr_assert_eq(h->ev[1].state, CS_MIDSTREAM, "state %s", conn_state_name(h->ev[1].state));
+    cr_assert_eq(h->ev[1].cause, CAUSE_SERVER_ABORT, "cause %s", cause_name(h->ev[1].cause));
+    check_sums(h);
+    pb_harness_free(h);
+}
+
+/* Two lone RSTs on one tuple, farther apart than the fold window: both are no_flow. */
+Test(engine, repeated_lone_rsts_stay_no_flow)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c;
+    const struct pb_seg rst = PB_C(RST | ACK, 100, 100, 0);
+
+    pb_conv_init(&c, 4);
+    run1(h, &c, rst, 0);
+    run1(h, &c, rst, 3 * SEC);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->ev[0].cause, CAUSE_NO_FLOW);
+    cr_assert_eq(h->ev[1].cause, CAUSE_NO_FLOW, "cause %s", cause_name(h->ev[1].cause));
+    cr_assert_eq(h->ev[1].state, CS_NONE);
+    pb_harness_free(h);
+}
+
+/* ---------------------------------------------------------------- paths agree */
+
+Test(engine, frames_and_segments_give_the_same_events)
+{
+    struct pb_harness *hf = harness(32, SEC), *hi = harness(32, SEC);
+    struct pb_conv c;
+
+    for (int round = 0; round < 2; round++) {
+        struct pb_harness *h = round ? hi : hf;
+        enum pb_mode mode = round ? PB_INFO : PB_FRAMES;
+        for (size_t i = 0; i < sizeof(cause_cases) / sizeof(cause_cases[0]); i++) {
+            pb_conv_init(&c, i & 1 ? 6 : 4);
+            c.cport = (uint16_t)(30000 + i);
+            for (int k = 0; k < cause_cases[i].n; k++) {
+                struct pb_seg s = cause_cases[i].segs[k];
+                s.t = (uint64_t)(i * 100 + k) * MS;
+                pb_run(h, &c, &s, 1, mode);
+            }
+        }
+        engine_flush(h->e);
+    }
+    cr_assert_eq(hf->nev, sizeof(cause_cases) / sizeof(cause_cases[0]));
+    cr_assert_eq(hi->nev, hf->nev);
+    for (uint32_t i = 0; i < hf->nev; i++)
+        cr_assert_arr_eq(&hf->ev[i], &hi->ev[i], sizeof(struct rst_event), "event %u", i);
+    cr_assert_arr_eq(hf->stats.causes, hi->stats.causes, sizeof(hf->stats.causes));
+    cr_assert_eq(hf->stats.tcp_packets, hi->stats.tcp_packets);
+    cr_assert_eq(hi->stats.packets, 0u, "engine_segment does not count frames");
+    pb_harness_free(hf);
+    pb_harness_free(hi);
+}
+
+Test(engine, stats_accumulate_sums_workers)
+{
+    struct pb_harness *a = harness(16, SEC), *b = harness(16, SEC);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    open_conn(a, &c, 0);
+    run1(a, &c, (struct pb_seg)PB_C(RST, 101, 0, 0), MS);
+    engine_flush(a->e);
+    open_conn(b, &c, 0);
+    engine_flush(b->e);
+
+    struct pb_harness *acc = harness(1, SEC);
+    stats_accumulate(&acc->stats, &a->stats);
+    stats_accumulate(&acc->stats, &b->stats);
+    cr_assert_eq(acc->stats.packets, 13u);
+    cr_assert_eq(acc->stats.resets, 1u);
+    cr_assert_eq(acc->stats.causes[CAUSE_CLIENT_ABORT], 1u);
+    cr_assert_eq(acc->stats.flows_created, 2u);
+    cr_assert_eq(acc->stats.flows_expired, 2u);
+    cr_assert_eq(acc->stats.events_dropped, 0u);
+    pb_harness_free(acc);
+    pb_harness_free(a);
+    pb_harness_free(b);
+}

@@ -1,0 +1,452 @@
+/*
+ * flow key canonicalisation and the open-addressing flow table: insert/lookup/remove,
+ * exhaustion, and long randomised runs against a reference with forced hash collisions,
+ * checking the probe invariant that backward-shift deletion must keep.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+#include "flow_table.h"
+#include "pktbuild.h"
+
+static void mk_info(struct pkt_info *p, const char *src, uint16_t sport, const char *dst,
+                    uint16_t dport)
+{
+    memset(p, 0, sizeof(*p));
+    pb_addr(p->src, src);
+    pb_addr(p->dst, dst);
+    p->sport = sport;
+    p->dport = dport;
+    p->family = strchr(src, ':') ? 6 : 4;
+}
+
+static void reverse(const struct pkt_info *p, struct pkt_info *r)
+{
+    *r = *p;
+    memcpy(r->src, p->dst, 16);
+    memcpy(r->dst, p->src, 16);
+    r->sport = p->dport;
+    r->dport = p->sport;
+}
+
+/* Distinct key number i (i < 2^24), built through flow_key_make like real traffic. */
+static void key_n(uint32_t i, struct flow_key *k)
+{
+    struct pkt_info p;
+    int d;
+    memset(&p, 0, sizeof(p));
+    p.src[10] = p.src[11] = p.dst[10] = p.dst[11] = 0xff;
+    p.src[12] = 10;
+    p.src[13] = (uint8_t)(i >> 16);
+    p.src[14] = (uint8_t)(i >> 8);
+    p.src[15] = (uint8_t)i;
+    p.dst[12] = 192;
+    p.dst[15] = 1;
+    p.sport = (uint16_t)(1024 + i % 50000);
+    p.dport = 443;
+    flow_key_make(&p, k, &d);
+}
+
+/* The table's structural invariants, checked slot by slot. */
+static void check_invariants(const struct flow_table *t)
+{
+    uint32_t occupied = 0;
+    uint32_t nslots = t->mask + 1;
+
+    for (uint32_t j = 0; j < nslots; j++) {
+        const struct ft_slot *s = &t->slots[j];
+        if (!s->idx1) {
+            cr_assert_eq(s->hash, 0u, "empty slot %u keeps a hash", j);
+            continue;
+        }
+        occupied++;
+        cr_assert(s->idx1 <= t->capacity, "slot %u: index %u out of range", j, s->idx1);
+        const struct flow *f = &t->flows[s->idx1 - 1];
+        cr_assert(t->live[s->idx1 - 1], "slot %u points at a free flow", j);
+        cr_assert_eq(f->hash, s->hash, "slot %u: hash differs from its flow's", j);
+        /* Linear probing: no empty slot between the home slot and where the entry sits. */
+        for (uint32_t i = s->hash & t->mask; i != j; i = (i + 1) & t->mask)
+            cr_assert(t->slots[i].idx1, "slot %u unreachable: hole at %u", j, i);
+    }
+    cr_assert_eq(occupied, t->used);
+    cr_assert_eq(t->free_top + t->used, t->capacity);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < t->capacity; i++)
+        live += t->live[i] ? 1 : 0;
+    cr_assert_eq(live, t->used);
+}
+
+Test(flow_key, both_directions_same_key)
+{
+    static const char *const pairs[][2] = {
+        {"10.0.0.1", "10.0.0.2"},       {"192.168.1.200", "10.0.0.2"},
+        {"2001:db8::1", "2001:db8::2"}, {"fe80::ffff", "2001:db8::1"},
+        {"10.1.1.1", "10.1.1.1"}, /* loopback-like: same address, ports decide */
+    };
+    static const uint16_t ports[][2] = {{40000, 80}, {80, 40000}, {443, 443}, {0, 65535}};
+
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        for (size_t j = 0; j < sizeof(ports) / sizeof(ports[0]); j++) {
+            struct pkt_info a, b;
+            struct flow_key ka, kb;
+            int da, db;
+            mk_info(&a, pairs[i][0], ports[j][0], pairs[i][1], ports[j][1]);
+            reverse(&a, &b);
+            flow_key_make(&a, &ka, &da);
+            flow_key_make(&b, &kb, &db);
+            cr_assert(flow_key_eq(&ka, &kb), "%s:%u <-> %s:%u keys differ", pairs[i][0],
+                      ports[j][0], pairs[i][1], ports[j][1]);
+            cr_assert_eq(flow_key_hash(&ka), flow_key_hash(&kb));
+            int same_endpoint = !strcmp(pairs[i][0], pairs[i][1]) && ports[j][0] == ports[j][1];
+            if (!same_endpoint)
+                cr_assert_eq(da, 1 - db, "directions must be opposite");
+            /* dir names the sender: index 0 is the key's lo endpoint. */
+            const uint8_t *sender = da == 0 ? ka.lo_addr : ka.hi_addr;
+            uint16_t sport = da == 0 ? ka.lo_port : ka.hi_port;
+            cr_assert_arr_eq(sender, a.src, 16);
+            cr_assert_eq(sport, a.sport);
+            cr_assert_eq(ka.zero, 0u);
+        }
+    }
+}
+
+Test(flow_key, lo_endpoint_first)
+{
+    struct pkt_info p;
+    struct flow_key k;
+    int d;
+
+    mk_info(&p, "10.0.0.9", 1000, "10.0.0.3", 2000);
+    flow_key_make(&p, &k, &d);
+    cr_assert_eq(d, 1, "the sender has the higher address");
+    cr_assert_eq(k.lo_addr[15], 3);
+    cr_assert_eq(k.lo_port, 2000);
+    cr_assert_eq(k.hi_port, 1000);
+
+    /* Equal addresses: the lower port is lo. */
+    mk_info(&p, "10.0.0.3", 2000, "10.0.0.3", 1000);
+    flow_key_make(&p, &k, &d);
+    cr_assert_eq(d, 1);
+    cr_assert_eq(k.lo_port, 1000);
+}
+
+Test(flow_key, distinct_tuples_distinct_keys)
+{
+    struct pkt_info p;
+    struct flow_key k1, k2;
+    int d;
+
+    cr_assert_eq(sizeof(struct flow_key), 40u, "the hash reads the key as 5 words");
+    mk_info(&p, "10.0.0.1", 40000, "10.0.0.2", 80);
+    flow_key_make(&p, &k1, &d);
+    mk_info(&p, "10.0.0.1", 40001, "10.0.0.2", 80);
+    flow_key_make(&p, &k2, &d);
+    cr_assert_not(flow_key_eq(&k1, &k2));
+    cr_assert_neq(flow_key_hash(&k1), flow_key_hash(&k2));
+    /* Swapping only the ports is a different connection. */
+    mk_info(&p, "10.0.0.1", 80, "10.0.0.2", 40000);
+    flow_key_make(&p, &k2, &d);
+    cr_assert_not(flow_key_eq(&k1, &k2));
+}
+
+Test(flow_table, create_limits)
+{
+    cr_assert_null(flow_table_create(0));
+    cr_assert_null(flow_table_create((1u << 30) + 1));
+    struct flow_table *t = flow_table_create(1);
+    cr_assert_not_null(t);
+    cr_assert_eq(t->mask + 1, 16u, "at least 16 slots");
+    flow_table_destroy(t);
+    t = flow_table_create(100);
+    cr_assert_not_null(t);
+    cr_assert_eq(t->mask + 1, 256u, "load factor at most 1/2, power of two");
+    cr_assert_eq(flow_table_used(t), 0u);
+    flow_table_destroy(t);
+    flow_table_destroy(NULL);
+    cr_assert(flow_table_mem_bytes(1000) > 1000 * sizeof(struct flow));
+    cr_assert(flow_table_mem_bytes(2000) > flow_table_mem_bytes(1000));
+}
+
+Test(flow_table, insert_lookup_remove)
+{
+    struct flow_table *t = flow_table_create(8);
+    struct flow_key k[3];
+
+    for (int i = 0; i < 3; i++)
+        key_n((uint32_t)i, &k[i]);
+    uint32_t h0 = flow_key_hash(&k[0]);
+    cr_assert_null(flow_table_lookup(t, &k[0], h0));
+
+    struct flow *f0 = flow_table_insert(t, &k[0], h0);
+    cr_assert_not_null(f0);
+    cr_assert(flow_key_eq(&f0->key, &k[0]));
+    cr_assert_eq(f0->hash, h0);
+    cr_assert_eq(flow_table_used(t), 1u);
+    cr_assert_eq(flow_table_lookup(t, &k[0], h0), f0);
+    cr_assert_null(flow_table_lookup(t, &k[1], flow_key_hash(&k[1])));
+    /* Same hash, different key: not found. */
+    cr_assert_null(flow_table_lookup(t, &k[1], h0));
+
+    struct flow *f1 = flow_table_insert(t, &k[1], flow_key_hash(&k[1]));
+    struct flow *f2 = flow_table_insert(t, &k[2], flow_key_hash(&k[2]));
+    cr_assert(f1 && f2 && f1 != f0 && f2 != f1);
+    cr_assert_eq(flow_table_at(t, (uint32_t)(f1 - t->flows)), f1);
+    check_invariants(t);
+
+    flow_table_remove(t, f1);
+    cr_assert_eq(flow_table_used(t), 2u);
+    cr_assert_null(flow_table_lookup(t, &k[1], flow_key_hash(&k[1])));
+    cr_assert_null(flow_table_at(t, (uint32_t)(f1 - t->flows)));
+    cr_assert_eq(flow_table_lookup(t, &k[0], h0), f0);
+    cr_assert_eq(flow_table_lookup(t, &k[2], flow_key_hash(&k[2])), f2);
+    check_invariants(t);
+    flow_table_destroy(t);
+}
+
+Test(flow_table, inserted_flow_is_zeroed)
+{
+    struct flow_table *t = flow_table_create(1);
+    struct flow_key k1, k2;
+
+    key_n(1, &k1);
+    key_n(2, &k2);
+    struct flow *f = flow_table_insert(t, &k1, 77);
+    memset(&f->state, 0xa5, sizeof(*f) - offsetof(struct flow, state));
+    flow_table_remove(t, f);
+    f = flow_table_insert(t, &k2, 78);
+    cr_assert_not_null(f, "a removed entry must be reusable");
+    struct flow zero;
+    memset(&zero, 0, sizeof(zero));
+    zero.key = k2;
+    zero.hash = 78;
+    cr_assert_arr_eq(f, &zero, sizeof(zero), "a reused entry must come back zeroed");
+    flow_table_destroy(t);
+}
+
+Test(flow_table, capacity_exhaustion)
+{
+    const uint32_t cap = 10;
+    struct flow_table *t = flow_table_create(cap);
+    struct flow *f[10];
+    struct flow_key k;
+
+    for (uint32_t i = 0; i < cap; i++) {
+        key_n(i, &k);
+        f[i] = flow_table_insert(t, &k, flow_key_hash(&k));
+        cr_assert_not_null(f[i], "insert %u of %u", i, cap);
+    }
+    cr_assert_eq(flow_table_used(t), cap);
+    key_n(cap, &k);
+    cr_assert_null(flow_table_insert(t, &k, flow_key_hash(&k)), "full table must refuse");
+    cr_assert_null(flow_table_insert(t, &k, flow_key_hash(&k)), "and keep refusing");
+    cr_assert_eq(flow_table_used(t), cap);
+    check_invariants(t);
+    /* Everything inserted is still found. */
+    for (uint32_t i = 0; i < cap; i++) {
+        key_n(i, &k);
+        cr_assert_eq(flow_table_lookup(t, &k, flow_key_hash(&k)), f[i]);
+    }
+    flow_table_remove(t, f[4]);
+    key_n(cap, &k);
+    struct flow *n = flow_table_insert(t, &k, flow_key_hash(&k));
+    cr_assert_eq(n, f[4], "the freed entry is the one handed out");
+    key_n(cap + 1, &k);
+    cr_assert_null(flow_table_insert(t, &k, flow_key_hash(&k)));
+    check_invariants(t);
+    flow_table_destroy(t);
+}
+
+/* All keys with one hash: a single cluster; removing from its middle must keep the rest. */
+Test(flow_table, all_equal_hashes)
+{
+    const uint32_t cap = 12;
+    struct flow_table *t = flow_table_create(cap);
+    struct flow *f[12];
+    struct flow_key k;
+    const uint32_t h = t->mask; /* home = last slot: the cluster wraps to slot 0 */
+
+    for (uint32_t i = 0; i < cap; i++) {
+        key_n(i, &k);
+        f[i] = flow_table_insert(t, &k, h);
+        cr_assert_not_null(f[i]);
+    }
+    check_invariants(t);
+    static const int order[] = {5, 0, 11, 6, 1, 10, 3};
+    int gone[12] = {0};
+    for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
+        flow_table_remove(t, f[order[r]]);
+        gone[order[r]] = 1;
+        check_invariants(t);
+        for (uint32_t i = 0; i < cap; i++) {
+            key_n(i, &k);
+            if (gone[i])
+                cr_assert_null(flow_table_lookup(t, &k, h), "removed key %u still found", i);
+            else
+                cr_assert_eq(flow_table_lookup(t, &k, h), f[i], "key %u lost after removing %d", i,
+                             order[r]);
+        }
+    }
+    flow_table_destroy(t);
+}
+
+/* Two interleaved clusters around the wrap point: entries whose home lies after the hole
+ * must not be pulled back before it. */
+Test(flow_table, backward_shift_respects_home_slots)
+{
+    struct flow_table *t = flow_table_create(8); /* 16 slots */
+    struct flow_key k[6];
+    struct flow *f[6];
+    /* Homes 14, 14, 15, 0, 1, 1: occupy 14, 15, 0, 1, 2, 3. */
+    const uint32_t hashes[6] = {0x10e, 0x20e, 0x30f, 0x400, 0x501, 0x601};
+
+    for (int i = 0; i < 6; i++) {
+        key_n((uint32_t)i + 100, &k[i]);
+        f[i] = flow_table_insert(t, &k[i], hashes[i]);
+    }
+    cr_assert_eq(t->slots[3].idx1, (uint32_t)(f[5] - t->flows) + 1);
+    check_invariants(t);
+    /* Remove the first: 15 -> 14, 0 -> 15, 1 -> 0, and homes 1 move to 1 and 2. */
+    flow_table_remove(t, f[0]);
+    check_invariants(t);
+    cr_assert_eq(t->slots[14].idx1, (uint32_t)(f[1] - t->flows) + 1);
+    cr_assert_eq(t->slots[3].idx1, 0u);
+    for (int i = 1; i < 6; i++)
+        cr_assert_eq(flow_table_lookup(t, &k[i], hashes[i]), f[i]);
+
+    /* A hole in front of entries sitting in their home slot: nothing moves. */
+    struct flow_table *u = flow_table_create(8);
+    struct flow *a = flow_table_insert(u, &k[0], 3);
+    struct flow *b = flow_table_insert(u, &k[1], 4);
+    struct flow *c = flow_table_insert(u, &k[2], 5);
+    flow_table_remove(u, a);
+    cr_assert_eq(u->slots[3].idx1, 0u);
+    cr_assert_eq(u->slots[4].idx1, (uint32_t)(b - u->flows) + 1);
+    cr_assert_eq(u->slots[5].idx1, (uint32_t)(c - u->flows) + 1);
+    check_invariants(u);
+    flow_table_destroy(u);
+    flow_table_destroy(t);
+}
+
+enum hash_mode { HASH_REAL, HASH_CLUSTERED, HASH_FEW };
+
+static uint32_t hash_for(enum hash_mode m, uint32_t i, const struct flow_key *k, uint32_t mask)
+{
+    switch (m) {
+    case HASH_REAL:
+        return flow_key_hash(k);
+    case HASH_CLUSTERED:
+        /* Homes crowd the last slots and wrap; high bits differ so hashes rarely match. */
+        return ((i * 2654435761u) & ~mask) | ((mask - 3 + i % 7) & mask);
+    default:
+        /* Only 5 distinct full hashes: key comparison decides. */
+        return 0x1234500u + (i % 5) * 3;
+    }
+}
+
+/* Random insert/remove/lookup against a reference map of key -> flow pointer. */
+static void stress(enum hash_mode mode, uint32_t cap, uint32_t nkeys, uint32_t ops, uint32_t seed)
+{
+    struct flow_table *t = flow_table_create(cap);
+    struct flow_key *keys = calloc(nkeys, sizeof(*keys));
+    uint32_t *hash = calloc(nkeys, sizeof(*hash));
+    struct flow **ref = calloc(nkeys, sizeof(*ref));
+    uint32_t present = 0, inserts = 0, removes = 0, refusals = 0;
+    uint32_t x = seed;
+
+    cr_assert(t && keys && hash && ref);
+    for (uint32_t i = 0; i < nkeys; i++) {
+        key_n(i, &keys[i]);
+        hash[i] = hash_for(mode, i, &keys[i], t->mask);
+    }
+    for (uint32_t op = 0; op < ops; op++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        uint32_t i = x % nkeys;
+        uint32_t what = (x >> 20) % 8;
+        struct flow *got = flow_table_lookup(t, &keys[i], hash[i]);
+        cr_assert_eq(got, ref[i], "op %u: lookup of key %u: %p, want %p", op, i, (void *)got,
+                     (void *)ref[i]);
+        if (ref[i] && what < 3) {
+            cr_assert_eq(ref[i]->last_ts, (uint64_t)i, "op %u: flow of key %u overwritten", op, i);
+            flow_table_remove(t, ref[i]);
+            ref[i] = NULL;
+            present--;
+            removes++;
+        } else if (!ref[i] && what < 7) {
+            struct flow *f = flow_table_insert(t, &keys[i], hash[i]);
+            if (present == cap) {
+                cr_assert_null(f, "op %u: insert into a full table", op);
+                refusals++;
+            } else {
+                cr_assert_not_null(f, "op %u: insert with %u of %u used", op, present, cap);
+                f->last_ts = i; /* a mark to detect entries handed out twice */
+                ref[i] = f;
+                present++;
+                inserts++;
+            }
+        }
+        cr_assert_eq(flow_table_used(t), present);
+        if (op % 997 == 0 || op + 1 == ops) {
+            check_invariants(t);
+            for (uint32_t j = 0; j < nkeys; j++)
+                cr_assert_eq(flow_table_lookup(t, &keys[j], hash[j]), ref[j],
+                             "op %u: full check, key %u", op, j);
+        }
+    }
+    /* The run must have exercised all paths. */
+    cr_assert(inserts > ops / 10 && removes > ops / 10, "inserts %u removes %u", inserts, removes);
+    if (nkeys > cap)
+        cr_assert(refusals > 0, "the table never filled up");
+    free(keys);
+    free(hash);
+    free(ref);
+    flow_table_destroy(t);
+}
+
+Test(flow_table, stress_real_hash)
+{
+    stress(HASH_REAL, 64, 100, 100000, 1);
+}
+
+Test(flow_table, stress_clustered_hash)
+{
+    stress(HASH_CLUSTERED, 64, 100, 100000, 2);
+}
+
+Test(flow_table, stress_few_hashes)
+{
+    stress(HASH_FEW, 32, 48, 100000, 3);
+}
+
+Test(flow_table, stress_large_sparse)
+{
+    stress(HASH_REAL, 4096, 6000, 100000, 4);
+}
+
+Test(flow_table, iteration_sees_live_flows)
+{
+    struct flow_table *t = flow_table_create(20);
+    struct flow *f[20];
+    struct flow_key k;
+
+    for (uint32_t i = 0; i < 20; i++) {
+        key_n(i, &k);
+        f[i] = flow_table_insert(t, &k, flow_key_hash(&k));
+    }
+    for (uint32_t i = 0; i < 20; i += 3)
+        flow_table_remove(t, f[i]);
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < t->capacity; i++) {
+        struct flow *g = flow_table_at(t, i);
+        if (!g)
+            continue;
+        seen++;
+        cr_assert_eq(flow_table_lookup(t, &g->key, g->hash), g);
+    }
+    cr_assert_eq(seen, flow_table_used(t));
+    cr_assert_eq(seen, 13u);
+    flow_table_destroy(t);
+}
