@@ -494,3 +494,15 @@ void pb_run(struct pb_harness *h, const struct pb_conv *c, const struct pb_seg *
         }
     }
 }
+
+const struct pb_seg pb_handshake[3] = {
+    PB_C(TCP_SYN, 0, 0, 0),
+    PB_S(TCP_SYN | TCP_ACK, 0, 1, 0),
+    PB_C(TCP_ACK, 1, 1, 0),
+};
+
+const struct pb_seg pb_exchange[3] = {
+    PB_C(TCP_ACK | TCP_PSH, 1, 1, 100),
+    PB_S(TCP_ACK | TCP_PSH, 1, 101, 1000),
+    PB_C(TCP_ACK, 101, 1001, 0),
+};

@@ -173,6 +173,11 @@ struct pb_seg {
         .dir = PB_S2C, .flags = (fl), .seq = (sq), .ack = (ak), .len = (ln)                        \
     }
 
+/* Scripted openings shared by the tests: the three-way handshake (relative ISNs 0), and one
+ * request/response after it (then client next = 101, server next = 1001, all acked). */
+extern const struct pb_seg pb_handshake[3];
+extern const struct pb_seg pb_exchange[3];
+
 /* Defaults: client 10.0.0.1:40000 (2001:db8::1), server 10.0.0.2:80 (2001:db8::2),
  * ISNs 1000 / 500000, TTL 64 / 60, window scale 7 on both SYNs, t0 = 1e12 µs. */
 void pb_conv_init(struct pb_conv *c, int family);

@@ -18,19 +18,6 @@
 #define MS  1000ULL
 #define SEC 1000000ULL
 
-static const struct pb_seg handshake[] = {
-    PB_C(SYN, 0, 0, 0),
-    PB_S(SYN | ACK, 0, 1, 0),
-    PB_C(ACK, 1, 1, 0),
-};
-
-/* After this: client next 101, server next 1001, everything acked. */
-static const struct pb_seg exchange[] = {
-    PB_C(ACK | PSH, 1, 1, 100),
-    PB_S(ACK | PSH, 1, 101, 1000),
-    PB_C(ACK, 101, 1001, 0),
-};
-
 static struct pb_harness *harness(uint32_t max_flows, uint64_t fold_us)
 {
     struct engine_config cfg;
@@ -61,8 +48,8 @@ static void run1(struct pb_harness *h, const struct pb_conv *c, struct pb_seg s,
 
 static void open_conn(struct pb_harness *h, const struct pb_conv *c, uint64_t t)
 {
-    run_at(h, c, handshake, 3, t, PB_FRAMES);
-    run_at(h, c, exchange, 3, t, PB_FRAMES);
+    run_at(h, c, pb_handshake, 3, t, PB_FRAMES);
+    run_at(h, c, pb_exchange, 3, t, PB_FRAMES);
 }
 
 static struct flow *find_flow(struct pb_harness *h, const struct pb_conv *c)
@@ -116,7 +103,7 @@ Test(engine, clean_conversation_counters)
         open_conn(h, &c, 0);
         run_at(h, &c, close, 3, 10 * MS, PB_FRAMES);
         for (int i = 0; i < 3; i++)
-            bytes += frame_len(&c, &handshake[i]) + frame_len(&c, &exchange[i]) +
+            bytes += frame_len(&c, &pb_handshake[i]) + frame_len(&c, &pb_exchange[i]) +
                      frame_len(&c, &close[i]);
         const struct engine_stats *s = &h->stats;
         cr_assert_eq(s->packets, 9u);
@@ -454,7 +441,7 @@ Test(engine, receiver_data_in_flight_does_not_undo_an_exact_reset)
     cr_assert_eq(f->state, CS_RESET, "state %s", conn_state_name(f->state));
     struct pb_conv c2 = c;
     c2.cisn = 4242;
-    run_at(h, &c2, handshake, 1, 5 * MS, PB_FRAMES);
+    run_at(h, &c2, pb_handshake, 1, 5 * MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_created, 2u);
     engine_flush(h->e);
     cr_assert_eq(h->nev, 1u);
@@ -650,7 +637,7 @@ Test(engine, idle_expiry_by_state)
     pb_conv_init(&closed, 4);
     closed.cport = 40002;
     open_conn(h, &est, 0);
-    run_at(h, &half, handshake, 1, 0, PB_FRAMES);
+    run_at(h, &half, pb_handshake, 1, 0, PB_FRAMES);
     open_conn(h, &closed, 0);
     run_at(h, &closed, close, 3, 0, PB_FRAMES);
     cr_assert_eq(h->stats.flows_active, 3u);
@@ -694,7 +681,7 @@ Test(engine, age_budget_bounds_work)
     pb_conv_init(&c, 4);
     for (int i = 0; i < 8; i++) {
         c.cport = (uint16_t)(41000 + i);
-        run_at(h, &c, handshake, 1, 0, PB_FRAMES);
+        run_at(h, &c, pb_handshake, 1, 0, PB_FRAMES);
     }
     engine_age(h->e, c.t0 + 5 * SEC);
     cr_assert_eq(h->stats.flows_expired, 4u, "age_budget flows examined per call");
@@ -774,7 +761,7 @@ Test(engine, syn_flood_evicts_half_open_keeps_established)
     for (int i = 0; i < 200; i++) {
         c.cport = (uint16_t)(1024 + i);
         c.cisn = 7777u * (uint32_t)i;
-        run_at(h, &c, handshake, 1, MS + (uint64_t)i, PB_FRAMES);
+        run_at(h, &c, pb_handshake, 1, MS + (uint64_t)i, PB_FRAMES);
         cr_assert_leq(flow_table_used(h->e->ft), cap);
     }
     const struct engine_stats *s = &h->stats;
@@ -811,7 +798,7 @@ Test(engine, full_of_established_drops_new_flows)
         open_conn(h, &c, 0);
     }
     c.cport = 45000;
-    run_at(h, &c, handshake, 3, MS, PB_FRAMES);
+    run_at(h, &c, pb_handshake, 3, MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_dropped, 3u, "every packet of the untracked flow");
     cr_assert_eq(h->stats.flows_evicted, 0u, "established flows are never evicted");
     cr_assert_null(find_flow(h, &c));
@@ -839,8 +826,8 @@ Test(engine, eviction_prefers_closed_over_half_open)
     closed.cport = 46003;
     pb_conv_init(&est, 4);
     est.cport = 46004;
-    run_at(h, &half1, handshake, 1, 0, PB_FRAMES);
-    run_at(h, &half2, handshake, 1, 0, PB_FRAMES);
+    run_at(h, &half1, pb_handshake, 1, 0, PB_FRAMES);
+    run_at(h, &half2, pb_handshake, 1, 0, PB_FRAMES);
     open_conn(h, &closed, 0);
     run_at(h, &closed, close, 3, 0, PB_FRAMES);
     open_conn(h, &est, 0);
@@ -848,7 +835,7 @@ Test(engine, eviction_prefers_closed_over_half_open)
 
     pb_conv_init(&n, 4);
     n.cport = 47000;
-    run_at(h, &n, handshake, 1, MS, PB_FRAMES);
+    run_at(h, &n, pb_handshake, 1, MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_evicted, 1u);
     cr_assert_null(find_flow(h, &closed), "the closed flow goes first");
     cr_assert_not_null(find_flow(h, &half1));
@@ -858,7 +845,7 @@ Test(engine, eviction_prefers_closed_over_half_open)
     /* Then half-open ones; the established one survives any number of SYNs. */
     for (int i = 1; i < 50; i++) {
         n.cport = (uint16_t)(47000 + i);
-        run_at(h, &n, handshake, 1, 2 * MS, PB_FRAMES);
+        run_at(h, &n, pb_handshake, 1, 2 * MS, PB_FRAMES);
         cr_assert_not_null(find_flow(h, &n), "SYN %d found no room", i);
         cr_assert_not_null(find_flow(h, &est), "established flow evicted by SYN %d", i);
     }
@@ -885,7 +872,7 @@ Test(engine, evicted_flow_emits_its_pending_event)
     cr_assert_eq(h->nev, 0u);
     pb_conv_init(&n, 4);
     n.cport = 48003;
-    run_at(h, &n, handshake, 1, 2 * MS, PB_FRAMES);
+    run_at(h, &n, pb_handshake, 1, 2 * MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_evicted, 1u);
     cr_assert_eq(h->nev, 1u, "the reset flow's event is emitted when it is evicted");
     cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
@@ -969,7 +956,7 @@ Test(engine, port_reuse_after_rst)
     c2 = c;
     c2.cisn = 9000000;
     c2.sisn = 7000000;
-    run_at(h, &c2, handshake, 1, 100 * MS, PB_FRAMES);
+    run_at(h, &c2, pb_handshake, 1, 100 * MS, PB_FRAMES);
     cr_assert_eq(h->nev, 1u, "the old connection's event closes when the tuple is reused");
     cr_assert_eq(h->ev[0].cause, CAUSE_SERVER_ABORT);
     cr_assert_eq(h->stats.flows_created, 2u);
@@ -980,8 +967,8 @@ Test(engine, port_reuse_after_rst)
     cr_assert_eq(f->dir[pb_conv_dir(&c2, PB_C2S)].isn, c2.cisn, "a fresh entry");
     cr_assert_eq(f->rst.active, 0);
 
-    run_at(h, &c2, &handshake[1], 2, 101 * MS, PB_FRAMES);
-    run_at(h, &c2, exchange, 3, 102 * MS, PB_FRAMES);
+    run_at(h, &c2, &pb_handshake[1], 2, 101 * MS, PB_FRAMES);
+    run_at(h, &c2, pb_exchange, 3, 102 * MS, PB_FRAMES);
     run1(h, &c2, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), 200 * MS);
     engine_flush(h->e);
     cr_assert_eq(h->nev, 2u);
@@ -1007,13 +994,13 @@ Test(engine, port_reuse_after_close_and_syn_retransmit)
     run_at(h, &c, close, 3, MS, PB_FRAMES);
     c2 = c;
     c2.cisn = 123456789;
-    run_at(h, &c2, handshake, 1, 2 * MS, PB_FRAMES);
-    run_at(h, &c2, handshake, 1, 1002 * MS, PB_FRAMES); /* SYN retransmission */
+    run_at(h, &c2, pb_handshake, 1, 2 * MS, PB_FRAMES);
+    run_at(h, &c2, pb_handshake, 1, 1002 * MS, PB_FRAMES); /* SYN retransmission */
     cr_assert_eq(h->stats.flows_created, 2u, "a retransmitted SYN is the same attempt");
     cr_assert_eq(h->stats.flows_expired, 1u);
     /* A new attempt with another ISN while the first is unanswered: a new connection. */
     c2.cisn = 55;
-    run_at(h, &c2, handshake, 1, 3000 * MS, PB_FRAMES);
+    run_at(h, &c2, pb_handshake, 1, 3000 * MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_created, 3u);
     cr_assert_eq(h->nev, 0u);
     pb_harness_free(h);

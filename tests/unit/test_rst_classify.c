@@ -15,19 +15,6 @@
 #define PSH TCP_PSH
 #define RST TCP_RST
 
-static const struct pb_seg handshake[] = {
-    PB_C(SYN, 0, 0, 0),
-    PB_S(SYN | ACK, 0, 1, 0),
-    PB_C(ACK, 1, 1, 0),
-};
-
-/* Request/response after the handshake: client next = 101, server next = 1001, all acked. */
-static const struct pb_seg exchange[] = {
-    PB_C(ACK | PSH, 1, 1, 100),
-    PB_S(ACK | PSH, 1, 101, 1000),
-    PB_C(ACK, 101, 1001, 0),
-};
-
 struct verdict {
     enum seq_check check;
     enum rst_cause cause;
@@ -68,8 +55,8 @@ static void expect(struct verdict v, enum seq_check check, enum rst_cause cause,
 static void established(struct flow *f, const struct pb_conv *c)
 {
     memset(f, 0, sizeof(*f));
-    pb_track(f, c, handshake, 3);
-    pb_track(f, c, exchange, 3);
+    pb_track(f, c, pb_handshake, 3);
+    pb_track(f, c, pb_exchange, 3);
     cr_assert_eq(f->state, CS_ESTABLISHED);
 }
 
@@ -82,14 +69,14 @@ Test(rst_classify, refused)
 
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
-    pb_track(&f, &c, handshake, 1);
+    pb_track(&f, &c, pb_handshake, 1);
     c.sisn = 0;
     expect(judge(&f, &c, &rst, 0), SEQ_ACK_OK, CAUSE_REFUSED, "RST|ACK acking the SYN");
 
     pb_conv_init(&c, 6);
     c.cisn = 0xffffffff; /* ISN + 1 wraps */
     memset(&f, 0, sizeof(f));
-    pb_track(&f, &c, handshake, 1);
+    pb_track(&f, &c, pb_handshake, 1);
     expect(judge(&f, &c, &rst, 0), SEQ_ACK_OK, CAUSE_REFUSED, "wrapping ISN");
 }
 
@@ -103,7 +90,7 @@ Test(rst_classify, syn_answered_with_wrong_ack)
 
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
-    pb_track(&f, &c, handshake, 1);
+    pb_track(&f, &c, pb_handshake, 1);
     expect(judge(&f, &c, &bad_ack, 0), SEQ_ACK_BAD, CAUSE_OUT_OF_WINDOW, "ack ISN + 2");
     expect(judge(&f, &c, &isn_ack, 0), SEQ_ACK_BAD, CAUSE_OUT_OF_WINDOW, "ack ISN");
     expect(judge(&f, &c, &no_ack, 0), SEQ_ACK_BAD, CAUSE_OUT_OF_WINDOW,
@@ -126,7 +113,7 @@ Test(rst_classify, client_rst_in_syn_sent_is_unclassified)
 
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
-    pb_track(&f, &c, handshake, 1);
+    pb_track(&f, &c, pb_handshake, 1);
     expect(judge(&f, &c, &rst, 0), SEQ_UNKNOWN, CAUSE_UNCLASSIFIED, "client RST after its SYN");
 }
 
@@ -142,7 +129,7 @@ Test(rst_classify, server_abort)
     expect(judge(&f, &c, &ra, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "server RST|ACK at snd.nxt");
     expect(judge(&f, &c, &r, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "server RST at snd.nxt");
 
-    /* Roles come from the handshake, not from the addresses. */
+    /* Roles come from the pb_handshake, not from the addresses. */
     pb_addr(c.cli, "10.0.0.250");
     established(&f, &c);
     expect(judge(&f, &c, &ra, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "client is the hi endpoint");
@@ -171,7 +158,7 @@ Test(rst_classify, abort_during_handshake)
 
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
-    pb_track(&f, &c, handshake, 2);
+    pb_track(&f, &c, pb_handshake, 2);
     cr_assert_eq(f.state, CS_SYN_RECEIVED);
     expect(judge(&f, &c, &cli, 0), SEQ_EXACT, CAUSE_CLIENT_ABORT, "client RST after SYN-ACK");
     expect(judge(&f, &c, &srv, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "server RST after SYN-ACK");

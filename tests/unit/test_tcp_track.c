@@ -14,12 +14,6 @@
 #define PSH TCP_PSH
 #define RST TCP_RST
 
-static const struct pb_seg handshake[] = {
-    PB_C(SYN, 0, 0, 0),
-    PB_S(SYN | ACK, 0, 1, 0),
-    PB_C(ACK, 1, 1, 0),
-};
-
 static void fresh(struct flow *f)
 {
     memset(f, 0, sizeof(*f));
@@ -33,7 +27,7 @@ static void check_handshake(struct pb_conv *c)
 
     cr_assert_eq(cd, 1 - sd);
     fresh(&f);
-    pb_track(&f, c, &handshake[0], 1);
+    pb_track(&f, c, &pb_handshake[0], 1);
     cr_assert_eq(f.state, CS_SYN_SENT, "after SYN: %s", conn_state_name(f.state));
     cr_assert_eq(f.client_dir, cd);
     cr_assert_eq(f.direction_known, 1);
@@ -45,7 +39,7 @@ static void check_handshake(struct pb_conv *c)
     cr_assert_eq(f.dir[sd].seen, 0);
     cr_assert_eq(f.first_ts, c->t0);
 
-    pb_track(&f, c, &handshake[1], 1);
+    pb_track(&f, c, &pb_handshake[1], 1);
     cr_assert_eq(f.state, CS_SYN_RECEIVED, "after SYN-ACK: %s", conn_state_name(f.state));
     cr_assert_eq(f.dir[sd].isn, c->sisn);
     cr_assert(f.dir[sd].seen & DIR_SYNACK);
@@ -53,7 +47,7 @@ static void check_handshake(struct pb_conv *c)
     cr_assert_eq(f.dir[sd].max_ack, c->cisn + 1);
     cr_assert(f.dir[sd].seen & DIR_ACK_KNOWN);
 
-    pb_track(&f, c, &handshake[2], 1);
+    pb_track(&f, c, &pb_handshake[2], 1);
     cr_assert_eq(f.state, CS_ESTABLISHED, "after ACK: %s", conn_state_name(f.state));
     cr_assert_eq(f.client_dir, cd);
     cr_assert_eq(f.dir[cd].max_ack, c->sisn + 1);
@@ -100,12 +94,12 @@ Test(tcp_track, synack_seen_first)
     pb_addr(c.cli, "10.0.0.99"); /* the client is not the lo endpoint */
     int cd = pb_conv_dir(&c, PB_C2S);
     fresh(&f);
-    pb_track(&f, &c, &handshake[1], 1);
+    pb_track(&f, &c, &pb_handshake[1], 1);
     cr_assert_eq(f.client_dir, cd, "the SYN-ACK's receiver is the client");
     cr_assert_eq(f.direction_known, 1);
     cr_assert_eq(f.state, CS_SYN_RECEIVED);
     cr_assert(f.dir[1 - cd].seen & DIR_SYNACK);
-    pb_track(&f, &c, &handshake[2], 1);
+    pb_track(&f, &c, &pb_handshake[2], 1);
     cr_assert_eq(f.state, CS_ESTABLISHED);
     cr_assert_eq(f.client_dir, cd);
 }
@@ -117,8 +111,8 @@ Test(tcp_track, synack_missed_ack_establishes)
 
     pb_conv_init(&c, 4);
     fresh(&f);
-    pb_track(&f, &c, &handshake[0], 1);
-    pb_track(&f, &c, &handshake[2], 1); /* the SYN-ACK was not mirrored */
+    pb_track(&f, &c, &pb_handshake[0], 1);
+    pb_track(&f, &c, &pb_handshake[2], 1); /* the SYN-ACK was not mirrored */
     cr_assert_eq(f.state, CS_ESTABLISHED);
 }
 
@@ -146,8 +140,8 @@ Test(tcp_track, syn_retransmission_stays_syn_sent)
 
     pb_conv_init(&c, 4);
     fresh(&f);
-    pb_track(&f, &c, &handshake[0], 1);
-    pb_track(&f, &c, &handshake[0], 1);
+    pb_track(&f, &c, &pb_handshake[0], 1);
+    pb_track(&f, &c, &pb_handshake[0], 1);
     cr_assert_eq(f.state, CS_SYN_SENT);
     cr_assert_eq(f.dir[pb_conv_dir(&c, PB_C2S)].next_seq, c.cisn + 1);
 }
@@ -238,7 +232,7 @@ Test(tcp_track, fin_exchange)
     pb_conv_init(&c, 4);
     int cd = pb_conv_dir(&c, PB_C2S), sd = 1 - cd;
     fresh(&f);
-    pb_track(&f, &c, handshake, 3);
+    pb_track(&f, &c, pb_handshake, 3);
     pb_track(&f, &c, &s[0], 1);
     cr_assert_eq(f.state, CS_ESTABLISHED);
     pb_track(&f, &c, &s[1], 1);
@@ -270,7 +264,7 @@ Test(tcp_track, fin_exchange_server_first)
 
     pb_conv_init(&c, 6);
     fresh(&f);
-    pb_track(&f, &c, handshake, 3);
+    pb_track(&f, &c, pb_handshake, 3);
     pb_track(&f, &c, &s[0], 1);
     cr_assert_eq(f.state, CS_FIN_WAIT);
     pb_track(&f, &c, &s[1], 1);
@@ -290,7 +284,7 @@ Test(tcp_track, fin_retransmission_keeps_first_fin_seq)
 
     pb_conv_init(&c, 4);
     fresh(&f);
-    pb_track(&f, &c, handshake, 3);
+    pb_track(&f, &c, pb_handshake, 3);
     pb_track(&f, &c, s, 2);
     int cd = pb_conv_dir(&c, PB_C2S);
     cr_assert_eq(f.dir[cd].fin_seq, c.cisn + 1);
@@ -392,7 +386,7 @@ Test(tcp_track, sequence_bookkeeping)
     c.cisn = 0xffffffc0; /* the client's data wraps the sequence space */
     int cd = pb_conv_dir(&c, PB_C2S), sd = 1 - cd;
     fresh(&f);
-    pb_track(&f, &c, handshake, 3);
+    pb_track(&f, &c, pb_handshake, 3);
     pb_track(&f, &c, s, 3);
     cr_assert_eq(f.dir[cd].next_seq, 0xffffffc0u + 101, "next_seq %#x", f.dir[cd].next_seq);
     cr_assert_eq(f.dir[cd].next_seq, 0x25u);
@@ -452,7 +446,7 @@ Test(tcp_track, port_reuse_detection)
     };
     for (size_t i = 0; i < sizeof(by_state) / sizeof(by_state[0]); i++) {
         fresh(&f);
-        pb_track(&f, &c, handshake, 3);
+        pb_track(&f, &c, pb_handshake, 3);
         f.state = by_state[i].state;
         cr_assert_eq(tcp_track_is_reuse(&f, &syn, cd), by_state[i].reuse, "SYN in %s",
                      conn_state_name(by_state[i].state));
@@ -465,7 +459,7 @@ Test(tcp_track, port_reuse_detection)
 
     /* SYN-SENT: a retransmission keeps the ISN, a new attempt does not. */
     fresh(&f);
-    pb_track(&f, &c, handshake, 1);
+    pb_track(&f, &c, pb_handshake, 1);
     cr_assert_eq(f.state, CS_SYN_SENT);
     cr_assert_eq(tcp_track_is_reuse(&f, &syn_retx, cd), 0);
     cr_assert_eq(tcp_track_is_reuse(&f, &syn, cd), 1);
@@ -479,7 +473,7 @@ Test(tcp_track, port_reuse_detection)
         PB_C(ACK, 2, 2, 0),
     };
     fresh(&f);
-    pb_track(&f, &c, handshake, 3);
+    pb_track(&f, &c, pb_handshake, 3);
     pb_track(&f, &c, close, 3);
     cr_assert_eq(f.state, CS_CLOSED);
     cr_assert_eq(tcp_track_is_reuse(&f, &syn, cd), 1);
