@@ -196,7 +196,7 @@ static void status_line(struct pipeline *p, struct run_info *ri, double elapsed,
 
 /* ---- setup ---- */
 
-static int setup_pipeline(struct pipeline *p, const struct options *o, int link)
+static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
     uint16_t pid;
@@ -272,7 +272,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o, int link)
     cfg.max_flows = o->max_flows / nw > 16 ? o->max_flows / nw : 16;
     cfg.fold_us = (uint64_t)o->fold_ms * 1000;
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;
-    cfg.link = link;
+    cfg.link = p->link;
 
     unsigned lc = rte_get_next_lcore(-1, 1, 0);
     p->dist_lcore = RTE_MAX_LCORE;
@@ -391,7 +391,8 @@ int main(int argc, char **argv)
     struct pipeline *p = &pipe_storage;
     g_pipe = p;
     p->replay = opt.pcap != NULL;
-    if (setup_pipeline(p, &opt, cap.link) < 0) {
+    p->link = cap.link;
+    if (setup_pipeline(p, &opt) < 0) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
         return 1;

@@ -39,6 +39,7 @@ struct pipeline {
     int ts_offset;                          /* timestamp dynfield offset, -1 when absent */
     uint64_t ts_flag;                       /* its RX flag */
     int replay;                             /* offline: never drop, block instead */
+    int link;                               /* enum pkt_link of the frames */
     unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
     struct rte_ring *events;                /* workers -> main; NULL without --events */
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */

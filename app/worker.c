@@ -50,6 +50,18 @@ void pipeline_event_sink(void *ctx, const struct rst_event *ev)
     }
 }
 
+/* The frame's bytes for the parser: in place, or for a jumbo frame in chained mbufs its
+ * first HEADER_COPY bytes (which hold every header) copied into buf. */
+static inline const uint8_t *frame_headers(const struct rte_mbuf *m, uint8_t *buf, uint32_t *len)
+{
+    if (likely(m->nb_segs == 1)) {
+        *len = m->data_len;
+        return rte_pktmbuf_mtod(m, const uint8_t *);
+    }
+    *len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
+    return rte_pktmbuf_read(m, 0, *len, buf);
+}
+
 static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
     struct pipeline *p = g_pipe;
@@ -64,12 +76,8 @@ static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, 
         uint64_t ts = now;
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
             ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
-        const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
-        uint32_t len = m->data_len;
-        if (unlikely(m->nb_segs > 1)) { /* jumbo frame in chained mbufs */
-            len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
-            data = rte_pktmbuf_read(m, 0, len, copy);
-        }
+        uint32_t len;
+        const uint8_t *data = frame_headers(m, copy, &len);
         engine_input(w->eng, data, len, ts);
         if (unlikely(m->pkt_len > len)) /* only the headers were handed over */
             STAT_ADD(&w->stats, bytes, m->pkt_len - len);
@@ -148,14 +156,10 @@ int distributor_main(void *arg)
                 struct pkt_info pi;
                 struct rte_mbuf *m = pkts[k];
                 uint8_t copy[HEADER_COPY];
-                uint32_t len = m->pkt_len < HEADER_COPY ? m->pkt_len : HEADER_COPY;
-                const uint8_t *data = m->nb_segs == 1 ? rte_pktmbuf_mtod(m, const uint8_t *)
-                                                      : rte_pktmbuf_read(m, 0, len, copy);
-                uint32_t h = 0;
-                if (m->nb_segs == 1)
-                    len = m->data_len;
+                uint32_t len, h = 0;
+                const uint8_t *data = frame_headers(m, copy, &len);
                 /* Same canonical key as the flow table: both directions meet on one worker. */
-                if (pkt_parse_link(data, len, p->w[0].eng->cfg.link, &pi) == PKT_TCP) {
+                if (pkt_parse_link(data, len, p->link, &pi) == PKT_TCP) {
                     struct flow_key key;
                     int d;
                     flow_key_make(&pi, &key, &d);

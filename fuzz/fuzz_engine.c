@@ -37,15 +37,8 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fuzz_check.h"
 #include "seq.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The checks are not what the fuzzer should explore: keep them out of coverage feedback
  * (and its comparison tracing, the bulk of the run time). */
