@@ -47,6 +47,12 @@ void engine_destroy(struct engine *e)
     free(e);
 }
 
+void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
+{
+    e->signal_sink = fn;
+    e->signal_ctx = ctx;
+}
+
 static void endpoint(const struct flow *f, int d, uint8_t addr[16], uint16_t *port)
 {
     memcpy(addr, d == 0 ? f->key.lo_addr : f->key.hi_addr, 16);

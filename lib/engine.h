@@ -31,10 +31,24 @@ struct rst_event {
     uint8_t rst_flags;
     uint8_t ttl;
     uint8_t worker;
-    uint8_t pad[6];
+    uint16_t evidence;      /* enum rst_evidence bits */
+    uint16_t ip_id;         /* IPv4 ID of the decisive RST (0 for IPv6) */
+    uint8_t low_confidence; /* judged with evidence missing (capture gap, mid-stream, ...) */
+    uint8_t pad;
+    uint32_t idle_ms; /* silence of the connection before the first RST (capped) */
+    uint32_t pad2;
 };
 
 typedef void (*event_sink_fn)(void *ctx, const struct rst_event *ev);
+
+/* An overload signal (enum overload_signal) seen on the connection to server_ip:server_port. */
+struct overload_event {
+    uint8_t server_ip[16]; /* IPv4-mapped for family 4 */
+    uint16_t server_port;
+    uint8_t family;
+    uint8_t signal;
+};
+typedef void (*signal_sink_fn)(void *ctx, const struct overload_event *ov);
 
 struct engine_config {
     uint32_t max_flows;            /* this engine's table capacity */
@@ -55,6 +69,8 @@ struct engine {
     struct engine_stats *stats; /* owned by the caller: cache-aligned, read by main */
     event_sink_fn sink;         /* may be NULL */
     void *sink_ctx;
+    signal_sink_fn signal_sink; /* may be NULL */
+    void *signal_ctx;
     uint64_t now_us; /* latest time seen (monotonic) */
     uint8_t id;
 };
@@ -63,6 +79,8 @@ struct engine {
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id);
 void engine_destroy(struct engine *e);
+/* Receive overload signals per server:port (for top-offender sketches); NULL to stop. */
+void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx);
 
 /* Process one frame captured at ts_us. */
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);

@@ -4,20 +4,48 @@
 #define NAME_OF(tab, i) ((i) >= 0 && (unsigned)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : "?")
 
 static const char *const cause_names[CAUSE_MAX] = {
-    [CAUSE_REFUSED] = "refused",           [CAUSE_SERVER_ABORT] = "server_abort",
-    [CAUSE_CLIENT_ABORT] = "client_abort", [CAUSE_AFTER_FIN] = "after_fin",
-    [CAUSE_NO_FLOW] = "no_flow",           [CAUSE_OUT_OF_WINDOW] = "out_of_window",
+    [CAUSE_REFUSED] = "refused",
+    [CAUSE_MIDDLEBOX_REFUSED] = "middlebox_refused",
+    [CAUSE_ACCEPT_OVERFLOW] = "accept_overflow",
+    [CAUSE_SERVER_ABORT] = "server_abort",
+    [CAUSE_CLIENT_ABORT] = "client_abort",
+    [CAUSE_DATA_AFTER_CLOSE] = "data_after_close",
+    [CAUSE_AFTER_FIN] = "after_fin",
+    [CAUSE_STALE_CONNECTION] = "stale_connection",
+    [CAUSE_MIDDLEBOX_INJECTED] = "middlebox_injected",
+    [CAUSE_OUT_OF_WINDOW] = "out_of_window",
+    [CAUSE_IDLE_TIMEOUT] = "idle_timeout",
+    [CAUSE_KEEPALIVE_TIMEOUT] = "keepalive_timeout",
+    [CAUSE_NO_FLOW] = "no_flow",
     [CAUSE_UNCLASSIFIED] = "unclassified",
 };
 
 static const char *const cause_meanings[CAUSE_MAX] = {
     [CAUSE_REFUSED] = "server host answered a SYN with RST: nothing listening on that port",
+    [CAUSE_MIDDLEBOX_REFUSED] = "a firewall/IPS answered the SYN with RST for the server",
+    [CAUSE_ACCEPT_OVERFLOW] = "server reset right after the handshake: listen queue overflow",
     [CAUSE_SERVER_ABORT] = "server aborted an open connection (abortive close, crash, limits)",
     [CAUSE_CLIENT_ABORT] = "client aborted an open connection (cancel, timeout, abortive close)",
-    [CAUSE_AFTER_FIN] = "RST once the FIN exchange had started (mostly benign abortive close)",
+    [CAUSE_DATA_AFTER_CLOSE] = "side that had FINed reset data still arriving (keep-alive race)",
+    [CAUSE_AFTER_FIN] = "RST after the exchange finished with FINs (benign abortive close)",
+    [CAUSE_STALE_CONNECTION] = "peer no longer knows the connection (reboot, failover, restart)",
+    [CAUSE_MIDDLEBOX_INJECTED] = "RST forged by a device in the path (firewall, IPS, censor)",
+    [CAUSE_OUT_OF_WINDOW] = "RST the receiver must ignore: outside its window or not exact",
+    [CAUSE_IDLE_TIMEOUT] = "RST after a long idle gap: NAT/firewall/load-balancer state expiry",
+    [CAUSE_KEEPALIVE_TIMEOUT] = "RST after unanswered keepalive probes: peer or path gone",
     [CAUSE_NO_FLOW] = "RST for a connection never seen (mid-stream start, backscatter, scans)",
-    [CAUSE_OUT_OF_WINDOW] = "RST the receiver must ignore: sequence outside its window",
     [CAUSE_UNCLASSIFIED] = "none of the known signatures fit",
+};
+
+static const char *const overload_names[OVL_MAX] = {
+    [OVL_SYN_UNANSWERED] = "syn_unanswered", [OVL_SYN_RETRANS] = "syn_retrans",
+    [OVL_SYNACK_RETRANS] = "synack_retrans", [OVL_ZERO_WINDOW] = "zero_window",
+    [OVL_CHALLENGE_ACK] = "challenge_ack",
+};
+
+static const char *const evidence_names[EV_MAX_BIT] = {
+    "ttl_mismatch", "ipid_mismatch", "sender_continued", "challenge_ack", "corrected",
+    "duplicate",    "both_ways",     "capture_gap",      "midstream",     "fast",
 };
 
 static const char *const state_names[CS_MAX] = {
@@ -67,6 +95,14 @@ const char *cause_name(int c)
 const char *cause_meaning(int c)
 {
     return NAME_OF(cause_meanings, c);
+}
+const char *overload_name(int o)
+{
+    return NAME_OF(overload_names, o);
+}
+const char *evidence_name(int bit)
+{
+    return NAME_OF(evidence_names, bit);
 }
 const char *conn_state_name(int s)
 {

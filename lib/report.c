@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <string.h>
 
 const char *report_addr(const uint8_t addr[16], int family, char *buf, size_t len)
 {
@@ -35,6 +36,10 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
     for (int c = 0; c < CAUSE_MAX; c++)
         fprintf(out, "  %-16s %10" PRIu64 " %6.1f%%  %s\n", cause_name(c), s->causes[c],
                 pct(s->causes[c], s->resets), cause_meaning(c));
+    fprintf(out, "\n  low-confidence events %" PRIu64 "\n", s->low_confidence);
+    fprintf(out, "\n  overload signals (not resets)\n");
+    for (int o = 0; o < OVL_MAX; o++)
+        fprintf(out, "  %-16s %10" PRIu64 "\n", overload_name(o), s->overload[o]);
     int any = 0;
     for (int r = 1; r < MAL_MAX; r++) {
         if (!s->malformed[r])
@@ -69,6 +74,9 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
     fputs("\"causes\":{", out);
     for (int c = 0; c < CAUSE_MAX; c++)
         fprintf(out, "%s\"%s\":%" PRIu64, c ? "," : "", cause_name(c), s->causes[c]);
+    fprintf(out, "},\"low_confidence\":%" PRIu64 ",\"overload\":{", s->low_confidence);
+    for (int o = 0; o < OVL_MAX; o++)
+        fprintf(out, "%s\"%s\":%" PRIu64, o ? "," : "", overload_name(o), s->overload[o]);
     fputs("},\"malformed\":{", out);
     for (int r = 1; r < MAL_MAX; r++)
         fprintf(out, "%s\"%s\":%" PRIu64, r > 1 ? "," : "", malformed_name(r), s->malformed[r]);
@@ -88,21 +96,78 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
     return ferror(out) ? -1 : 0;
 }
 
-void report_event_json(FILE *out, const struct rst_event *ev)
+static struct event_field *field(struct event_field *f, int *n, const char *name, int kind)
+{
+    struct event_field *x = &f[(*n)++];
+    x->name = name;
+    x->kind = kind;
+    return x;
+}
+
+#define FNUM(name, fmt, ...)                                                                       \
+    snprintf(field(f, &n, name, FIELD_NUM)->value, sizeof(f->value), fmt, __VA_ARGS__)
+#define FSTR(name, str) snprintf(field(f, &n, name, FIELD_STR)->value, sizeof(f->value), "%s", str)
+
+int report_event_fields(const struct rst_event *ev, struct event_field *f)
 {
     char c[INET6_ADDRSTRLEN], sv[INET6_ADDRSTRLEN];
+    int n = 0;
 
     report_addr(ev->client_ip, ev->family, c, sizeof(c));
     report_addr(ev->server_ip, ev->family, sv, sizeof(sv));
-    fprintf(out,
-            "{\"ts\":%" PRIu64 ".%06" PRIu64 ",\"client_ip\":\"%s\",\"client_port\":%u,"
-            "\"server_ip\":\"%s\",\"server_port\":%u,\"direction_known\":%s,"
-            "\"sender\":\"%s\",\"origin\":\"%s\",\"cause\":\"%s\",\"state\":\"%s\","
-            "\"rst_count\":%u,\"seq_check\":\"%s\",\"rst_seq\":%u,\"rst_ack\":%u,"
-            "\"rst_flags\":\"%s\",\"ttl\":%u,\"worker\":%u}\n",
-            ev->ts_us / 1000000, ev->ts_us % 1000000, c, ev->client_port, sv, ev->server_port,
-            ev->direction_known ? "true" : "false", ev->sender ? "server" : "client",
-            origin_name(ev->origin), cause_name(ev->cause), conn_state_name(ev->state),
-            ev->rst_count, seq_check_name(ev->check), ev->seq, ev->ack,
-            (ev->rst_flags & TCP_ACK) ? "RA" : "R", ev->ttl, ev->worker);
+    FNUM("ts", "%" PRIu64 ".%06" PRIu64, ev->ts_us / 1000000, ev->ts_us % 1000000);
+    FSTR("client_ip", c);
+    FNUM("client_port", "%u", ev->client_port);
+    FSTR("server_ip", sv);
+    FNUM("server_port", "%u", ev->server_port);
+    snprintf(field(f, &n, "direction_known", FIELD_BOOL)->value, sizeof(f->value), "%s",
+             ev->direction_known ? "true" : "false");
+    FSTR("sender", ev->sender ? "server" : "client");
+    FSTR("origin", origin_name(ev->origin));
+    FSTR("cause", cause_name(ev->cause));
+    FSTR("state", conn_state_name(ev->state));
+    FNUM("rst_count", "%u", ev->rst_count);
+    FSTR("seq_check", seq_check_name(ev->check));
+    FNUM("rst_seq", "%u", ev->seq);
+    FNUM("rst_ack", "%u", ev->ack);
+    FSTR("rst_flags", (ev->rst_flags & TCP_ACK) ? "RA" : "R");
+    FNUM("ttl", "%u", ev->ttl);
+    FNUM("ip_id", "%u", ev->ip_id);
+    FNUM("idle_ms", "%u", ev->idle_ms);
+    struct event_field *e = field(f, &n, "evidence", FIELD_LIST);
+    size_t used = 0;
+    e->value[0] = '\0';
+    for (int b = 0; b < EV_MAX_BIT; b++)
+        if (ev->evidence & (1u << b))
+            used += (size_t)snprintf(e->value + used, sizeof(e->value) - used, "%s%s",
+                                     used ? "," : "", evidence_name(b));
+    snprintf(field(f, &n, "low_confidence", FIELD_BOOL)->value, sizeof(f->value), "%s",
+             ev->low_confidence ? "true" : "false");
+    FNUM("worker", "%u", ev->worker);
+    return n;
+}
+
+void report_event_json(FILE *out, const struct rst_event *ev)
+{
+    struct event_field f[EVENT_FIELDS_MAX];
+    int n = report_event_fields(ev, f);
+
+    putc('{', out);
+    for (int i = 0; i < n; i++) {
+        fprintf(out, "%s\"%s\":", i ? "," : "", f[i].name);
+        if (f[i].kind == FIELD_STR) {
+            fprintf(out, "\"%s\"", f[i].value);
+        } else if (f[i].kind == FIELD_LIST) {
+            putc('[', out);
+            for (const char *p = f[i].value; *p;) {
+                size_t len = strcspn(p, ",");
+                fprintf(out, "%s\"%.*s\"", p == f[i].value ? "" : ",", (int)len, p);
+                p += len + (p[len] == ',');
+            }
+            putc(']', out);
+        } else {
+            fputs(f[i].value, out);
+        }
+    }
+    fputs("}\n", out);
 }

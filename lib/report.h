@@ -27,6 +27,19 @@ struct run_info {
 
 void report_text(FILE *out, const struct engine_stats *s, const struct run_info *ri);
 int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri);
+/*
+ * One reset event as named fields: the single definition of an event record, shared by the
+ * --events JSON Lines and the Redis event stream. Lists are comma-joined in value.
+ */
+enum field_kind { FIELD_NUM, FIELD_STR, FIELD_BOOL, FIELD_LIST };
+struct event_field {
+    const char *name;
+    int kind;
+    char value[160];
+};
+#define EVENT_FIELDS_MAX 24
+/* Fill f[0..n) and return n (<= EVENT_FIELDS_MAX). */
+int report_event_fields(const struct rst_event *ev, struct event_field *f);
 void report_event_json(FILE *out, const struct rst_event *ev);
 /* Text form of an address stored as 16 bytes (IPv4-mapped for family 4). */
 const char *report_addr(const uint8_t addr[16], int family, char *buf, size_t len);

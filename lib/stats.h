@@ -27,6 +27,8 @@ struct engine_stats {
     uint64_t synack;
     uint64_t fin;
     uint64_t causes[CAUSE_MAX];
+    uint64_t overload[OVL_MAX];
+    uint64_t low_confidence; /* events judged with part of the evidence missing */
     uint64_t malformed[MAL_MAX];
     uint64_t flows_created;
     uint64_t flows_expired;

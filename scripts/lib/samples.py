@@ -36,8 +36,10 @@ import time
 # The plan: one entry per scenario.  This is the single source of truth for
 # ports, connection counts and the ground-truth cause / RST sender.
 # --------------------------------------------------------------------------
-CAUSES = ["refused", "server_abort", "client_abort", "after_fin",
-          "no_flow", "out_of_window", "unclassified"]
+CAUSES = ["refused", "middlebox_refused", "accept_overflow", "server_abort",
+          "client_abort", "data_after_close", "after_fin", "stale_connection",
+          "middlebox_injected", "out_of_window", "idle_timeout", "keepalive_timeout",
+          "no_flow", "unclassified"]
 
 PLAN = {
     # name:          port, connections, reset events, cause, rst sender

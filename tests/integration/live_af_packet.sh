@@ -330,8 +330,9 @@ def check(ok, what):
     if not ok:
         fails += 1
 
-ALL = ["refused", "server_abort", "client_abort", "after_fin", "no_flow",
-       "out_of_window", "unclassified"]
+ALL = ["refused", "middlebox_refused", "accept_overflow", "server_abort", "client_abort",
+       "data_after_close", "after_fin", "stale_connection", "middlebox_injected",
+       "out_of_window", "idle_timeout", "keepalive_timeout", "no_flow", "unclassified"]
 try:
     s = json.load(open(summ_f))
 except Exception as e:
