@@ -270,7 +270,10 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = o->max_flows / nw > 16 ? o->max_flows / nw : 16;
-    cfg.fold_us = (uint64_t)o->fold_ms * 1000;
+    cfg.hold_us = (uint64_t)o->fold_ms * 1000;
+    if (cfg.hold_min_us > cfg.hold_us)
+        cfg.hold_min_us = cfg.hold_us;
+    cfg.classify.idle_threshold_us = (uint64_t)o->idle_threshold_s * 1000000;
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;
     cfg.link = p->link;
 

@@ -22,8 +22,10 @@ void options_usage(FILE *out)
         "  --events FILE          write one JSON line per reset event\n"
         "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
         "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
-        "  --rst-fold-ms MS       RSTs of one connection this close together are one event\n"
-        "                         (default 1000)\n"
+        "  --rst-hold-ms MS       verdict delay cap: a reset event is judged this long after\n"
+        "                         its last RST at most (2 x RTT when known; default 500)\n"
+        "  --idle-threshold S     a RST after this much silence is idle_timeout, 0 = off\n"
+        "                         (default 240: the shortest common load-balancer timer)\n"
         "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
         "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
         "  --quiet                no report on stdout\n"
@@ -61,6 +63,7 @@ int options_parse(struct options *o, int argc, char **argv)
         O_WORKERS,
         O_MAXFLOWS,
         O_FOLD,
+        O_IDLE_THRESHOLD,
         O_IDLE,
         O_STATUS,
         O_QUIET
@@ -71,7 +74,9 @@ int options_parse(struct options *o, int argc, char **argv)
         {"events", required_argument, NULL, O_EVENTS},
         {"workers", required_argument, NULL, O_WORKERS},
         {"max-flows", required_argument, NULL, O_MAXFLOWS},
-        {"rst-fold-ms", required_argument, NULL, O_FOLD},
+        {"rst-hold-ms", required_argument, NULL, O_FOLD},
+        {"rst-fold-ms", required_argument, NULL, O_FOLD}, /* its name before 0.2 */
+        {"idle-threshold", required_argument, NULL, O_IDLE_THRESHOLD},
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"status-interval", required_argument, NULL, O_STATUS},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -83,7 +88,8 @@ int options_parse(struct options *o, int argc, char **argv)
 
     memset(o, 0, sizeof(*o));
     o->max_flows = 1000000;
-    o->fold_ms = 1000;
+    o->fold_ms = 500;
+    o->idle_threshold_s = 240;
     o->idle_timeout_s = 3600;
     o->status_interval_s = 5;
 
@@ -114,9 +120,14 @@ int options_parse(struct options *o, int argc, char **argv)
             o->max_flows = v;
             break;
         case O_FOLD:
-            if (parse_u32("rst-fold-ms", optarg, 0, 60000, &v) < 0)
+            if (parse_u32("rst-hold-ms", optarg, 0, 60000, &v) < 0)
                 return -1;
             o->fold_ms = v;
+            break;
+        case O_IDLE_THRESHOLD:
+            if (parse_u32("idle-threshold", optarg, 0, 7 * 86400, &v) < 0)
+                return -1;
+            o->idle_threshold_s = v;
             break;
         case O_IDLE:
             if (parse_u32("idle-timeout", optarg, 1, 7 * 86400, &v) < 0)

@@ -6,12 +6,13 @@
 #include <stdio.h>
 
 struct options {
-    const char *pcap;    /* --pcap FILE: replay through net_pcap */
-    const char *summary; /* --summary FILE */
-    const char *events;  /* --events FILE */
-    unsigned workers;    /* 0 = one per available worker lcore (live) or 1 (pcap) */
-    uint32_t max_flows;  /* total, split across workers */
-    uint32_t fold_ms;
+    const char *pcap;          /* --pcap FILE: replay through net_pcap */
+    const char *summary;       /* --summary FILE */
+    const char *events;        /* --events FILE */
+    unsigned workers;          /* 0 = one per available worker lcore (live) or 1 (pcap) */
+    uint32_t max_flows;        /* total, split across workers */
+    uint32_t fold_ms;          /* --rst-hold-ms: verdict delay cap */
+    uint32_t idle_threshold_s; /* RST after this much silence: idle_timeout; 0 = off */
     uint32_t idle_timeout_s;
     uint32_t status_interval_s; /* 0 = no status line */
     int quiet;                  /* no report on stdout */

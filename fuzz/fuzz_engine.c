@@ -762,7 +762,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     engine_config_defaults(&cfg);
     cfg.max_flows = flows_tab[(c >> 1) & 3];
     cfg.age_budget = budget_tab[(c >> 3) & 3];
-    cfg.fold_us = (c & 0x20) ? 0 : 1000000;
+    cfg.hold_us = (c & 0x20) ? 0 : 500000;
+    cfg.hold_min_us = (c & 0x20) ? 0 : 20000;
     cfg.ttl_tolerance = (c & 0x40) ? 0 : 2;
     if (c & 0x80) {
         cfg.handshake_timeout_us = 100000;

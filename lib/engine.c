@@ -11,13 +11,18 @@
 void engine_config_defaults(struct engine_config *c)
 {
     c->max_flows = 1000000;
-    c->fold_us = 1000000;
+    c->hold_us = 500000;
+    c->hold_min_us = 20000;
+    c->dup_us = 1000;
+    c->syn_unanswered_us = 3000000;
+    c->host_entries = 65536;
     c->handshake_timeout_us = 30ULL * 1000000;
     c->established_timeout_us = 3600ULL * 1000000;
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
     c->ttl_tolerance = 2;
     c->link = LINK_ETHERNET;
+    classify_cfg_defaults(&c->classify);
 }
 
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
@@ -32,6 +37,14 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
         free(e);
         return NULL;
     }
+    if (cfg->host_entries) {
+        e->hosts = host_table_create(cfg->host_entries, cfg->ttl_tolerance);
+        if (!e->hosts) {
+            flow_table_destroy(e->ft);
+            free(e);
+            return NULL;
+        }
+    }
     e->stats = stats;
     e->sink = sink;
     e->sink_ctx = sink_ctx;
@@ -44,6 +57,7 @@ void engine_destroy(struct engine *e)
     if (!e)
         return;
     flow_table_destroy(e->ft);
+    host_table_destroy(e->hosts);
     free(e);
 }
 
@@ -59,6 +73,38 @@ static void endpoint(const struct flow *f, int d, uint8_t addr[16], uint16_t *po
     *port = d == 0 ? f->key.lo_port : f->key.hi_port;
 }
 
+static void emit_signal(struct engine *e, const struct flow *f, int sig)
+{
+    STAT_INC(e->stats, overload[sig]);
+    if (!e->signal_sink)
+        return;
+    struct overload_event ov;
+    endpoint(f, 1 - f->client_dir, ov.server_ip, &ov.server_port);
+    ov.family = memcmp(f->key.lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
+    ov.signal = (uint8_t)sig;
+    e->signal_sink(e->signal_ctx, &ov);
+}
+
+/* Origin of the decisive RST: its TTL against the purported sender's own packets on this
+ * flow, else against the sender host's baseline. Sets EV_TTL_MISMATCH. */
+static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pending_rst *r)
+{
+    const struct flow_dir *sd = &f->dir[r->sender_dir];
+    uint8_t base = sd->ttl;
+    if (!base && e->hosts) {
+        uint8_t addr[16];
+        uint16_t port;
+        endpoint(f, r->sender_dir, addr, &port);
+        base = host_table_ttl(e->hosts, addr);
+    }
+    enum rst_origin o = rst_origin(base, r->ttl, e->cfg.ttl_tolerance);
+    if (o == ORIGIN_MIDDLEBOX)
+        r->evidence |= EV_TTL_MISMATCH;
+    if (r->evidence & (EV_SENDER_CONTINUED | EV_IPID_MISMATCH))
+        o = ORIGIN_MIDDLEBOX;
+    return (uint8_t)o;
+}
+
 /* Decide the held event's cause, count it and hand it to the sink. */
 static void close_event(struct engine *e, struct flow *f)
 {
@@ -72,10 +118,15 @@ static void close_event(struct engine *e, struct flow *f)
     ev.family = memcmp(f->key.lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
     ev.direction_known = f->direction_known;
     ev.sender = r->sender_dir == f->client_dir ? 0 : 1;
-    ev.cause = (uint8_t)rst_classify(f, r);
-    ev.origin = r->had_flow
-                    ? (uint8_t)rst_origin(&f->dir[r->sender_dir], r->ttl, e->cfg.ttl_tolerance)
-                    : ORIGIN_UNKNOWN;
+    ev.origin = r->had_flow ? judge_origin(e, f, r) : ORIGIN_UNKNOWN;
+    if (r->had_flow && !f->direction_known)
+        r->evidence |= EV_MIDSTREAM;
+    if (f->fflags & FF_GAP)
+        r->evidence |= EV_CAPTURE_GAP;
+    if ((r->evidence & EV_CHALLENGE_ACK) && r->first_check == SEQ_IN_WINDOW &&
+        r->check == SEQ_EXACT)
+        r->evidence |= EV_CORRECTED;
+    ev.cause = (uint8_t)rst_classify(f, r, &e->cfg.classify);
     ev.state = r->state;
     ev.check = r->check;
     ev.rst_count = r->rst_count;
@@ -83,19 +134,44 @@ static void close_event(struct engine *e, struct flow *f)
     ev.ack = r->ack;
     ev.rst_flags = r->rst_flags;
     ev.ttl = r->ttl;
+    ev.ip_id = r->ip_id;
+    ev.idle_ms = r->idle_ms;
+    ev.evidence = r->evidence;
+    ev.low_confidence = (r->evidence & (EV_CAPTURE_GAP | EV_MIDSTREAM)) != 0;
     ev.worker = e->id;
     r->active = 0;
+    f->fflags |= FF_EVENT_DONE;
+    /* A RST the connection survived (ignored, or forged and the real peer carried on) does
+     * not end it: the next genuine RST is judged as a new event. */
+    if (f->state == CS_RESET &&
+        (ev.cause == CAUSE_OUT_OF_WINDOW || (r->evidence & EV_SENDER_CONTINUED))) {
+        f->state = r->state;
+        f->fflags &= (uint8_t)~FF_EVENT_DONE;
+    }
 
     STAT_INC(e->stats, resets);
     STAT_INC(e->stats, causes[ev.cause]);
+    if (ev.low_confidence)
+        STAT_INC(e->stats, low_confidence);
     if (e->sink)
         e->sink(e->sink_ctx, &ev);
+}
+
+/* A SYN nobody answered (no SYN-ACK, no RST) within syn_unanswered_us: counted once. */
+static void check_unanswered(struct engine *e, struct flow *f)
+{
+    if (f->state == CS_SYN_SENT && !(f->fflags & FF_SYN_COUNTED) &&
+        e->now_us - f->first_ts >= e->cfg.syn_unanswered_us) {
+        f->fflags |= FF_SYN_COUNTED;
+        emit_signal(e, f, OVL_SYN_UNANSWERED);
+    }
 }
 
 static void drop_flow(struct engine *e, struct flow *f)
 {
     if (f->rst.active)
         close_event(e, f);
+    check_unanswered(e, f);
     flow_table_remove(e->ft, f);
 }
 
@@ -161,21 +237,62 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
     return f;
 }
 
-static void open_or_fold_rst(struct flow *f, int d, const struct pkt_info *p, uint64_t ts)
+/* Verdict delay: two RTTs when the handshake gave one, within [hold_min_us, hold_us]. */
+static uint32_t hold_for(const struct engine *e, const struct flow *f)
+{
+    uint64_t h = e->cfg.hold_us;
+    if (f->rtt_us) {
+        uint64_t r = 2ULL * f->rtt_us;
+        if (r < e->cfg.hold_min_us)
+            r = e->cfg.hold_min_us;
+        if (r < h)
+            h = r;
+    }
+    return h > UINT32_MAX ? UINT32_MAX : (uint32_t)h;
+}
+
+/* IPv4 ID far from the sender's own counter, seen moments ago: another stack wrote it.
+ * An ID of 0 is a stack trait (Linux stateless RSTs, netfilter), never evidence. */
+static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, uint64_t ts)
+{
+    if (p->family != 4 || !p->ip_id || !(sd->xflags & DX_IPID_SEQ) || ts - sd->last_ts > 1000000)
+        return 0;
+    uint16_t fwd = (uint16_t)(p->ip_id - sd->ip_id);
+    uint16_t back = (uint16_t)(sd->ip_id - p->ip_id);
+    return fwd > 4096 && back > 64;
+}
+
+static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
+                             uint64_t ts)
 {
     struct pending_rst *r = &f->rst;
     enum seq_check c = rst_seq_check(f, d, p);
     int decisive = !r->active || rst_check_rank(c) > rst_check_rank(r->check);
 
     if (!r->active) {
+        uint64_t since = ts - f->last_ts;
+        uint64_t idle = since;
+        /* A RST answering a segment that arrived after a long silence (an expired middlebox
+         * or peer state): the silence before that segment is what counts. */
+        if (since <= e->cfg.hold_us && (uint64_t)f->gap_ms * 1000 > idle)
+            idle = (uint64_t)f->gap_ms * 1000;
         memset(r, 0, sizeof(*r));
         r->active = 1;
         r->first_ts = ts;
         r->state = f->state;
         r->had_flow = f->state != CS_NONE;
+        r->hold_us = hold_for(e, f);
+        r->idle_ms = f->state == CS_NONE        ? 0
+                     : idle / 1000 > UINT32_MAX ? UINT32_MAX
+                                                : (uint32_t)(idle / 1000);
+        r->first_check = (uint8_t)c;
+        r->ka_probes = f->dir[d].ka_probes;
     }
     r->rst_count++;
     r->last_ts = ts;
+    r->senders |= (uint8_t)(1u << d);
+    if (r->senders == 3)
+        r->evidence |= EV_BOTH_WAYS;
     if (decisive) {
         r->sender_dir = (uint8_t)d;
         r->check = (uint8_t)c;
@@ -183,12 +300,58 @@ static void open_or_fold_rst(struct flow *f, int d, const struct pkt_info *p, ui
         r->ack = p->ack;
         r->rst_flags = p->flags;
         r->ttl = p->ttl;
+        r->ip_id = p->ip_id;
+        if (ipid_mismatch(&f->dir[d], p, ts))
+            r->evidence |= EV_IPID_MISMATCH;
     }
     f->dir[d].seen |= DIR_RST;
     /* A lone RST (CS_NONE) resets nothing the sensor knows of: the entry stays CS_NONE, so
      * later traffic turns it into a mid-stream flow and a later lone RST is still no_flow. */
     if (f->state != CS_NONE && (c == SEQ_EXACT || c == SEQ_ACK_OK || c == SEQ_UNKNOWN))
         f->state = CS_RESET;
+}
+
+/* A non-RST packet while a RST is held: what it says about the RST. */
+static void observe_after_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
+                              uint64_t ts)
+{
+    struct pending_rst *r = &f->rst;
+    const struct flow_dir *fd = &f->dir[d];
+
+    if (d == r->sender_dir) {
+        /* The purported sender carries on: the RST was not its own (Suricata's
+         * suspected_rst_inject, Weaver et al.'s RST_SEQ_DATA). */
+        if (r->check != SEQ_OUT_OF_WINDOW && r->check != SEQ_ACK_BAD)
+            r->evidence |= EV_SENDER_CONTINUED;
+        return;
+    }
+    if (r->check == SEQ_IN_WINDOW && p->payload_len == 0 &&
+        (p->flags & (TCP_SYN | TCP_FIN | TCP_ACK)) == TCP_ACK && (fd->seen & DIR_ACK_KNOWN) &&
+        p->ack == fd->max_ack && !(r->evidence & EV_CHALLENGE_ACK)) {
+        /* RFC 5961 §3.2 challenge ACK: the receiver asks the real peer to confirm. The hold
+         * restarts so the corrected exact RST, if the peer is genuine, joins this event. */
+        r->evidence |= EV_CHALLENGE_ACK;
+        r->last_ts = ts;
+        emit_signal(e, f, OVL_CHALLENGE_ACK);
+        return;
+    }
+    /* The receiver of an in-window, inexact RST sends new data: it did not take the RST.
+     * Only then: after an exact RST, data still arriving from the receiver was in flight
+     * when the RST crossed it, and proves nothing. */
+    if (r->check == SEQ_IN_WINDOW && p->payload_len &&
+        (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(p->seq + p->payload_len, fd->next_seq)))
+        r->after_data = 1;
+}
+
+/* Signature of a packet for the mirrored-duplicate check: copies of one packet (ingress and
+ * egress mirror of the same port, TTL possibly one apart) agree on all of these. */
+static uint32_t packet_sig(const struct pkt_info *p)
+{
+    uint64_t x = ((uint64_t)p->seq << 32) | p->ack;
+    uint64_t y = ((uint64_t)p->ip_id << 48) | ((uint64_t)p->flags << 40) |
+                 ((uint64_t)p->win << 24) | (p->payload_len & 0xffffff);
+    uint64_t h = rs_mix64(x ^ rs_mix64(y));
+    return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
 }
 
 void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
@@ -212,8 +375,20 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     flow_key_make(p, &k, &d);
     uint32_t h = flow_key_hash(&k);
     struct flow *f = flow_table_lookup(e->ft, &k, h);
+    uint32_t sig = packet_sig(p);
 
-    if (f && f->rst.active && ts > f->rst.last_ts + e->cfg.fold_us)
+    if (f) {
+        struct flow_dir *fd = &f->dir[d];
+        if (fd->sig == sig && ts - fd->sig_ts <= e->cfg.dup_us) {
+            STAT_INC(e->stats, duplicates);
+            if (is_rst && f->rst.active)
+                f->rst.evidence |= EV_DUPLICATE;
+            return;
+        }
+        fd->sig = sig;
+        fd->sig_ts = ts;
+    }
+    if (f && f->rst.active && ts > f->rst.last_ts + f->rst.hold_us)
         close_event(e, f);
     if (f && !is_rst && tcp_track_is_reuse(f, p, d)) {
         /* A new connection on a finished tuple: the old one ends here. */
@@ -234,27 +409,42 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
             memset(&tmp, 0, sizeof(tmp));
             tmp.key = k;
             tcp_track_init(&tmp, p, d, ts);
-            open_or_fold_rst(&tmp, d, p, ts);
+            open_or_fold_rst(e, &tmp, d, p, ts);
             close_event(e, &tmp);
             return;
         }
         tcp_track_init(f, p, d, ts);
+        f->dir[d].sig = sig;
+        f->dir[d].sig_ts = ts;
+        f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
     }
 
     if (is_rst) {
-        open_or_fold_rst(f, d, p, ts);
+        if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst.active) {
+            /* The connection's reset was already judged: a late RST (answering stragglers)
+             * is counted, not a second event. */
+            STAT_INC(e->stats, late_rsts);
+        } else {
+            open_or_fold_rst(e, f, d, p, ts);
+        }
     } else {
-        struct pending_rst *r = &f->rst;
-        const struct flow_dir *fd = &f->dir[d];
-        /* The receiver of an in-window, inexact RST sends new data: it did not take the RST
-         * (RFC 5961). Only then: after an exact RST, data still arriving from the receiver
-         * was in flight when the RST crossed it, and proves nothing. */
-        if (r->active && r->check == SEQ_IN_WINDOW && d != r->sender_dir && p->payload_len &&
-            (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(p->seq + p->payload_len, fd->next_seq)))
-            r->after_data = 1;
-        tcp_track_segment(f, p, d, ts);
+        if (f->rst.active)
+            observe_after_rst(e, f, d, p, ts);
+        uint64_t gap = ts - f->last_ts;
+        f->gap_ms = gap / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(gap / 1000);
+        if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts))
+            host_table_note(e->hosts, p->src, p->ttl);
+        uint8_t had_gap = f->fflags & FF_GAP;
+        unsigned sigs = tcp_track_segment(f, p, d, ts);
+        if (!had_gap && (f->fflags & FF_GAP))
+            STAT_INC(e->stats, capture_gaps);
+        while (sigs) {
+            int b = __builtin_ctz(sigs);
+            sigs &= sigs - 1;
+            emit_signal(e, f, b);
+        }
     }
     f->last_ts = ts;
 }
@@ -304,8 +494,9 @@ void engine_age(struct engine *e, uint64_t now)
         t->cursor = (t->cursor + 1) % t->capacity;
         if (!f)
             continue;
-        if (f->rst.active && now > f->rst.last_ts + e->cfg.fold_us)
+        if (f->rst.active && now > f->rst.last_ts + f->rst.hold_us)
             close_event(e, f);
+        check_unanswered(e, f);
         if (now > f->last_ts + idle_limit(e, f)) {
             drop_flow(e, f);
             STAT_INC(e->stats, flows_expired);

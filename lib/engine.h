@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include "flow_table.h"
+#include "host_table.h"
+#include "rst_classify.h"
 #include "stats.h"
 
 /* One reset event, as emitted to the event sink (fixed size: it travels through a ring). */
@@ -52,13 +54,19 @@ typedef void (*signal_sink_fn)(void *ctx, const struct overload_event *ov);
 
 struct engine_config {
     uint32_t max_flows;            /* this engine's table capacity */
-    uint64_t fold_us;              /* RSTs this close to the previous one join its event */
+    uint64_t hold_us;              /* verdict delay cap: an event closes this long after its
+                                      last RST (less when the RTT is known, see hold_min_us) */
+    uint64_t hold_min_us;          /* floor of the RTT-based hold: 2 x RTT, at least this */
+    uint64_t dup_us;               /* identical packets this close are mirrored copies */
+    uint64_t syn_unanswered_us;    /* a SYN with no answer this long is "unanswered" */
+    uint32_t host_entries;         /* per-host baseline cache size (0 = no host baselines) */
     uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us; /* closed or reset connections linger this long */
     uint32_t age_budget;        /* flows examined per engine_age() call */
     uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's */
     int link;                   /* enum pkt_link of the frames: Ethernet unless a capture says */
+    struct classify_cfg classify;
 };
 
 void engine_config_defaults(struct engine_config *c);
@@ -66,6 +74,7 @@ void engine_config_defaults(struct engine_config *c);
 struct engine {
     struct engine_config cfg;
     struct flow_table *ft;
+    struct host_table *hosts;   /* NULL when disabled */
     struct engine_stats *stats; /* owned by the caller: cache-aligned, read by main */
     event_sink_fn sink;         /* may be NULL */
     void *sink_ctx;

@@ -30,38 +30,64 @@ struct flow_key {
 #define DIR_SEQ_KNOWN 0x40 /* next_seq is valid */
 #define DIR_ACK_KNOWN 0x80 /* max_ack and win are valid */
 
+/* flow_dir.xflags */
+#define DX_DATA_AFTER_PEER_FIN 0x01 /* sent new payload after the peer's FIN */
+#define DX_ZERO_WIN            0x02 /* its last advertised window was zero */
+#define DX_IPID_STEP           0x04 /* its last IPv4 ID stepped by a small increment */
+#define DX_IPID_SEQ            0x08 /* two small steps in a row: its IDs are a counter */
+
 struct flow_dir {
     uint32_t isn;      /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
     uint32_t next_seq; /* highest seq + len (+SYN/FIN) seen from it */
     uint32_t max_ack;  /* highest ACK it sent: its RCV.NXT */
     uint32_t win;      /* last window it advertised, scaled when the scale is known */
     uint32_t fin_seq;
+    uint32_t sig;   /* signature of its last packet: mirrored-duplicate check */
     uint8_t seen;   /* DIR_* */
     uint8_t wscale; /* from its SYN, 0xff when absent */
     uint8_t ttl;    /* last TTL of a non-RST packet (0 = none yet) */
     uint8_t df;
-    uint16_t ip_id;
-    uint16_t pad;
-    uint64_t last_ts; /* µs */
+    uint16_t ip_id;    /* of its last non-RST packet */
+    uint8_t ka_probes; /* keepalive probes since the peer last sent anything (saturating) */
+    uint8_t xflags;    /* DX_* */
+    uint64_t last_ts;  /* µs, last non-RST packet */
+    uint64_t sig_ts;   /* µs, last packet of any kind */
 };
 
-/* A reset event being held open so that repeated RSTs fold into it. */
+/*
+ * A reset event held open for a short verdict delay (about two RTTs, capped) so that what
+ * follows the RST can decide its cause: more RSTs fold in, a challenge ACK and a corrected
+ * exact RST join it, the purported sender carrying on unmasks a forgery.
+ */
 struct pending_rst {
     uint64_t first_ts;
-    uint64_t last_ts;
+    uint64_t last_ts; /* last RST or challenge ACK: the hold runs from here */
     uint32_t rst_count;
-    uint32_t seq;
+    uint32_t seq; /* decisive RST */
     uint32_t ack;
+    uint32_t hold_us;
+    uint32_t idle_ms;  /* silence before the RST or before the segment it answers */
+    uint16_t evidence; /* EV_* bits */
+    uint16_t ip_id;
     uint8_t active;
     uint8_t sender_dir; /* dir index of the decisive RST's sender */
     uint8_t state;      /* connection state before the first RST */
     uint8_t check;      /* enum seq_check of the decisive RST */
+    uint8_t first_check;
     uint8_t rst_flags;
     uint8_t ttl;
     uint8_t had_flow;   /* anything of the connection seen before the first RST */
     uint8_t after_data; /* receiver sent new data after the RST: it ignored it */
-    uint8_t pad[4];
+    uint8_t senders;    /* bit per dir index that sent a RST */
+    uint8_t ka_probes;  /* the sender's unanswered keepalive probes at the first RST */
+    uint8_t pad[5];
 };
+
+/* flow.fflags */
+#define FF_GAP          0x01 /* an ACK covered data the sensor never saw: capture loss */
+#define FF_SYN_COUNTED  0x02 /* counted as an unanswered SYN */
+#define FF_REPLACED_SYN 0x04 /* a SYN with a new ISN arrived on the open connection */
+#define FF_EVENT_DONE   0x08 /* its reset event has been emitted */
 
 struct flow {
     struct flow_key key;
@@ -70,8 +96,13 @@ struct flow {
     uint8_t client_dir; /* dir index of the client (SYN sender, or best guess) */
     uint8_t direction_known;
     uint8_t wscale_ok; /* both SYNs carried window scale: windows are scaled */
+    uint8_t fflags;    /* FF_* */
+    uint8_t pad[3];
+    uint32_t rtt_us; /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
+    uint32_t gap_ms; /* silence before its latest non-RST packet */
     uint64_t first_ts;
     uint64_t last_ts;
+    uint64_t hs_ts; /* handshake completed (client's ACK of the SYN-ACK), 0 = not seen */
     struct flow_dir dir[2];
     struct pending_rst rst;
 };

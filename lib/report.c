@@ -36,7 +36,10 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
     for (int c = 0; c < CAUSE_MAX; c++)
         fprintf(out, "  %-16s %10" PRIu64 " %6.1f%%  %s\n", cause_name(c), s->causes[c],
                 pct(s->causes[c], s->resets), cause_meaning(c));
-    fprintf(out, "\n  low-confidence events %" PRIu64 "\n", s->low_confidence);
+    fprintf(out,
+            "\n  low-confidence events %" PRIu64 ", late RSTs %" PRIu64
+            ", mirrored duplicates %" PRIu64 ", flows with capture gaps %" PRIu64 "\n",
+            s->low_confidence, s->late_rsts, s->duplicates, s->capture_gaps);
     fprintf(out, "\n  overload signals (not resets)\n");
     for (int o = 0; o < OVL_MAX; o++)
         fprintf(out, "  %-16s %10" PRIu64 "\n", overload_name(o), s->overload[o]);
@@ -74,7 +77,10 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
     fputs("\"causes\":{", out);
     for (int c = 0; c < CAUSE_MAX; c++)
         fprintf(out, "%s\"%s\":%" PRIu64, c ? "," : "", cause_name(c), s->causes[c]);
-    fprintf(out, "},\"low_confidence\":%" PRIu64 ",\"overload\":{", s->low_confidence);
+    fprintf(out,
+            "},\"low_confidence\":%" PRIu64 ",\"late_rsts\":%" PRIu64 ",\"duplicates\":%" PRIu64
+            ",\"capture_gaps\":%" PRIu64 ",\"overload\":{",
+            s->low_confidence, s->late_rsts, s->duplicates, s->capture_gaps);
     for (int o = 0; o < OVL_MAX; o++)
         fprintf(out, "%s\"%s\":%" PRIu64, o ? "," : "", overload_name(o), s->overload[o]);
     fputs("},\"malformed\":{", out);

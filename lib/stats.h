@@ -29,6 +29,9 @@ struct engine_stats {
     uint64_t causes[CAUSE_MAX];
     uint64_t overload[OVL_MAX];
     uint64_t low_confidence; /* events judged with part of the evidence missing */
+    uint64_t late_rsts;      /* RSTs on a connection whose reset event was already emitted */
+    uint64_t duplicates;     /* mirrored copies of a packet, dropped before analysis */
+    uint64_t capture_gaps;   /* flows where an ACK covered data the sensor never saw */
     uint64_t malformed[MAL_MAX];
     uint64_t flows_created;
     uint64_t flows_expired;

@@ -57,21 +57,33 @@ static void note_syn(struct flow *f, struct flow_dir *fd, const struct pkt_info 
                    (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
 }
 
-static void advance_state(struct flow *f, const struct pkt_info *p, int d)
+static void advance_state(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
     int from_client = d == f->client_dir;
     int pure_ack = (p->flags & (TCP_SYN | TCP_ACK)) == TCP_ACK;
 
     switch (f->state) {
     case CS_SYN_SENT:
-        if ((p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && !from_client)
+        if ((p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && !from_client) {
             f->state = CS_SYN_RECEIVED;
-        else if (pure_ack) /* the SYN-ACK was not mirrored */
+            /* Server leg of the RTT: from the client's latest SYN to this SYN-ACK. */
+            f->rtt_us = (uint32_t)(ts - f->dir[f->client_dir].last_ts);
+        } else if (pure_ack) { /* the SYN-ACK was not mirrored */
             f->state = CS_ESTABLISHED;
+            f->hs_ts = ts;
+        }
         break;
     case CS_SYN_RECEIVED:
-        if (pure_ack && (from_client || p->payload_len))
+        if (pure_ack && (from_client || p->payload_len)) {
             f->state = CS_ESTABLISHED;
+            if (from_client) {
+                f->hs_ts = ts;
+                if (f->dir[d].seen & DIR_SYN) /* client leg: SYN-ACK to its ACK */
+                    f->rtt_us += (uint32_t)(ts - f->dir[1 - d].last_ts);
+                else
+                    f->rtt_us = 0;
+            }
+        }
         break;
     case CS_NONE:
         f->state = CS_MIDSTREAM;
@@ -94,36 +106,89 @@ static void advance_state(struct flow *f, const struct pkt_info *p, int d)
     }
 }
 
-void tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
+/* A new SYN (other ISN) from a side whose connection is open: port reuse by a client that
+ * forgot the old connection. The old sequence state stays, so the RST that usually follows
+ * (after the server's challenge ACK) is judged against it. */
+static int replaced_syn(const struct flow *f, const struct pkt_info *p, int d)
+{
+    const struct flow_dir *fd = &f->dir[d];
+    return (p->flags & TCP_SYN) && (fd->seen & (DIR_SYN | DIR_SYNACK)) && p->seq != fd->isn &&
+           f->state != CS_SYN_SENT && f->state != CS_SYN_RECEIVED;
+}
+
+/* Keepalive probe (RFC 9293 §3.8.4): no new data, seq one below what was already sent. */
+static int is_keepalive(const struct flow_dir *fd, const struct pkt_info *p)
+{
+    return (p->flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) == TCP_ACK && p->payload_len <= 1 &&
+           (fd->seen & DIR_SEQ_KNOWN) && p->seq == fd->next_seq - 1;
+}
+
+unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
     struct flow_dir *fd = &f->dir[d];
+    struct flow_dir *peer = &f->dir[1 - d];
     uint8_t fl = p->flags;
+    unsigned sig = 0;
 
-    if (fl & TCP_SYN)
+    if (replaced_syn(f, p, d)) {
+        f->fflags |= FF_REPLACED_SYN;
+        fd->ttl = p->ttl;
+        fd->last_ts = ts;
+        return 0;
+    }
+    if (fl & TCP_SYN) {
+        if ((fd->seen & ((fl & TCP_ACK) ? DIR_SYNACK : DIR_SYN)) && p->seq == fd->isn)
+            sig |= 1u << ((fl & TCP_ACK) ? OVL_SYNACK_RETRANS : OVL_SYN_RETRANS);
         note_syn(f, fd, p);
+    }
+    if (is_keepalive(fd, p) && peer->win != 0) {
+        if (fd->ka_probes < 255)
+            fd->ka_probes++;
+    }
+    peer->ka_probes = 0; /* anything from this side answers the peer's probes */
 
     uint32_t end = p->seq + p->payload_len + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
     if (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(end, fd->next_seq)) {
+        if (p->payload_len && (peer->seen & DIR_FIN) && (fd->seen & DIR_SEQ_KNOWN))
+            fd->xflags |= DX_DATA_AFTER_PEER_FIN;
         fd->next_seq = end;
         fd->seen |= DIR_SEQ_KNOWN;
     }
     if (p->payload_len)
         fd->seen |= DIR_DATA;
     if (fl & TCP_ACK) {
+        /* Acknowledging bytes the sensor never saw from the peer: the mirror lost them. */
+        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(p->ack, peer->next_seq))
+            f->fflags |= FF_GAP;
         if (!(fd->seen & DIR_ACK_KNOWN) || seq_gt(p->ack, fd->max_ack))
             fd->max_ack = p->ack;
         fd->seen |= DIR_ACK_KNOWN | DIR_ACK;
         fd->win = p->win; /* raw; scaled on use: SYN windows are never scaled (RFC 7323) */
         if (fl & TCP_SYN)
             fd->win = p->win >> (f->wscale_ok ? fd->wscale : 0);
+        if (p->win == 0 && !(fl & (TCP_SYN | TCP_FIN))) {
+            if (!(fd->xflags & DX_ZERO_WIN))
+                sig |= 1u << OVL_ZERO_WINDOW;
+            fd->xflags |= DX_ZERO_WIN;
+        } else {
+            fd->xflags &= (uint8_t)~DX_ZERO_WIN;
+        }
     }
     if ((fl & TCP_FIN) && !(fd->seen & DIR_FIN)) {
         fd->fin_seq = p->seq + p->payload_len;
         fd->seen |= DIR_FIN;
     }
+    advance_state(f, p, d, ts);
     fd->ttl = p->ttl;
     fd->df = p->df;
+    /* A counter (Linux per socket, Windows per host) steps by small amounts; random IDs
+     * (BSD, macOS) or zero (many stacks with DF) clear the flag: then the ID is no evidence. */
+    uint16_t step = (uint16_t)(p->ip_id - fd->ip_id);
+    if (p->family == 4 && fd->ip_id && p->ip_id && step >= 1 && step <= 256)
+        fd->xflags |= (fd->xflags & DX_IPID_STEP) ? DX_IPID_STEP | DX_IPID_SEQ : DX_IPID_STEP;
+    else if (fd->ip_id || p->family != 4)
+        fd->xflags &= (uint8_t) ~(DX_IPID_STEP | DX_IPID_SEQ);
     fd->ip_id = p->ip_id;
     fd->last_ts = ts;
-    advance_state(f, p, d);
+    return sig;
 }

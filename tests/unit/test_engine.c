@@ -24,7 +24,8 @@ static struct pb_harness *harness(uint32_t max_flows, uint64_t fold_us)
 
     engine_config_defaults(&cfg);
     cfg.max_flows = max_flows;
-    cfg.fold_us = fold_us;
+    cfg.hold_us = fold_us;
+    cfg.hold_min_us = fold_us;
     cfg.age_budget = 1u << 20; /* whole table per engine_age() unless a test says otherwise */
     return pb_harness_new(&cfg);
 }
@@ -318,13 +319,13 @@ Test(engine, fold_window_is_inclusive)
     pb_conv_init(&c, 4);
     open_conn(h, &c, 0);
     run1(h, &c, rst, 0);
-    run1(h, &c, rst, SEC);         /* exactly fold_us later: folds */
-    run1(h, &c, rst, 2 * SEC + 1); /* one µs more: a new event */
+    run1(h, &c, rst, SEC);         /* exactly the hold later: folds */
+    run1(h, &c, rst, 2 * SEC + 1); /* one µs more: the event is judged, this one is late */
     cr_assert_eq(h->nev, 1u);
     cr_assert_eq(h->ev[0].rst_count, 2u);
     engine_flush(h->e);
-    cr_assert_eq(h->nev, 2u);
-    cr_assert_eq(h->ev[1].rst_count, 1u);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert_eq(h->stats.late_rsts, 1u);
     pb_harness_free(h);
 }
 
@@ -369,16 +370,15 @@ Test(engine, rsts_farther_apart_are_separate_events)
     cr_assert_eq(h->stats.resets, 2u);
     check_sums(h);
 
-    /* The same RST repeated after the fold window: a second event, on a reset connection. */
+    /* The same RST repeated after the hold: the connection is already reset and judged. */
     struct pb_harness *g = harness(64, 500 * MS);
     open_conn(g, &c, 0);
     run1(g, &c, real, 0);
     run1(g, &c, real, 2 * SEC);
     engine_flush(g->e);
-    cr_assert_eq(g->nev, 2u);
+    cr_assert_eq(g->nev, 1u);
     cr_assert_eq(g->ev[0].cause, CAUSE_SERVER_ABORT);
-    cr_assert_eq(g->ev[1].state, CS_RESET);
-    cr_assert_eq(g->ev[1].rst_count, 1u);
+    cr_assert_eq(g->stats.late_rsts, 1u);
     check_sums(g);
     pb_harness_free(g);
     pb_harness_free(h);
@@ -707,12 +707,12 @@ Test(engine, age_closes_held_event)
     cr_assert_not_null(f, "the reset flow lingers for closed_timeout");
     cr_assert_eq(f->state, CS_RESET);
     cr_assert_eq(f->rst.active, 0);
-    /* A late RST opens a new event, it does not reopen the old one. */
+    /* A late RST neither reopens the judged event nor makes a second one: it is counted. */
     run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * SEC);
     engine_flush(h->e);
-    cr_assert_eq(h->nev, 2u);
+    cr_assert_eq(h->nev, 1u);
     cr_assert_eq(h->ev[0].rst_count, 1u);
-    cr_assert_eq(h->ev[1].rst_count, 1u);
+    cr_assert_eq(h->stats.late_rsts, 1u);
     check_sums(h);
     pb_harness_free(h);
 }
@@ -1097,7 +1097,7 @@ Test(engine, stats_accumulate_sums_workers)
 
     pb_conv_init(&c, 4);
     open_conn(a, &c, 0);
-    run1(a, &c, (struct pb_seg)PB_C(RST, 101, 0, 0), MS);
+    run1(a, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), MS);
     engine_flush(a->e);
     open_conn(b, &c, 0);
     engine_flush(b->e);

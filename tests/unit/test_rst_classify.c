@@ -40,7 +40,11 @@ static struct verdict judge(const struct flow *f, const struct pb_conv *c, const
     r.check = (uint8_t)rst_seq_check(f, d, &p);
     r.after_data = (uint8_t)after_data;
     v.check = r.check;
-    v.cause = rst_classify(f, &r);
+    r.rst_flags = p.flags;
+    r.seq = p.seq;
+    struct classify_cfg cc;
+    classify_cfg_defaults(&cc);
+    v.cause = rst_classify(f, &r, &cc);
     return v;
 }
 
@@ -105,7 +109,7 @@ Test(rst_classify, syn_answered_with_wrong_ack)
     cr_assert_eq(rst_seq_check(&f, pb_conv_dir(&c, PB_S2C), &p), SEQ_ACK_OK);
 }
 
-Test(rst_classify, client_rst_in_syn_sent_is_unclassified)
+Test(rst_classify, client_rst_in_syn_sent_is_client_abort)
 {
     struct pb_conv c;
     struct flow f;
@@ -114,7 +118,8 @@ Test(rst_classify, client_rst_in_syn_sent_is_unclassified)
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
     pb_track(&f, &c, pb_handshake, 1);
-    expect(judge(&f, &c, &rst, 0), SEQ_UNKNOWN, CAUSE_UNCLASSIFIED, "client RST after its SYN");
+    expect(judge(&f, &c, &rst, 0), SEQ_UNKNOWN, CAUSE_CLIENT_ABORT,
+           "client RST after its SYN: it gave up before an answer");
 }
 
 Test(rst_classify, server_abort)
@@ -127,7 +132,9 @@ Test(rst_classify, server_abort)
     pb_conv_init(&c, 4);
     established(&f, &c);
     expect(judge(&f, &c, &ra, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "server RST|ACK at snd.nxt");
-    expect(judge(&f, &c, &r, 0), SEQ_EXACT, CAUSE_SERVER_ABORT, "server RST at snd.nxt");
+    /* Without ACK it is the stack's answer for a segment no socket owns: not an abort by the
+     * application but a server that no longer knows the connection. */
+    expect(judge(&f, &c, &r, 0), SEQ_EXACT, CAUSE_STALE_CONNECTION, "bare server RST at snd.nxt");
 
     /* Roles come from the pb_handshake, not from the addresses. */
     pb_addr(c.cli, "10.0.0.250");
@@ -272,8 +279,8 @@ Test(rst_classify, exact_via_next_seq_without_receiver_ack)
     struct pb_conv c;
     struct flow f;
     const struct pb_seg one = PB_C(ACK | PSH, 1, 1, 100); /* mid-stream, one direction */
-    const struct pb_seg exact = PB_C(RST, 101, 0, 0);
-    const struct pb_seg other = PB_C(RST, 5000, 0, 0);
+    const struct pb_seg exact = PB_C(RST | ACK, 101, 1, 0);
+    const struct pb_seg other = PB_C(RST | ACK, 5000, 1, 0);
 
     pb_conv_init(&c, 4);
     memset(&f, 0, sizeof(f));
@@ -332,8 +339,8 @@ Test(rst_classify, midstream_roles_are_guessed)
         PB_S(ACK | PSH, 1, 1, 500),
         PB_C(ACK, 1, 501, 0),
     };
-    const struct pb_seg srv = PB_S(RST, 501, 0, 0);
-    const struct pb_seg cli = PB_C(RST, 1, 0, 0);
+    const struct pb_seg srv = PB_S(RST | ACK, 501, 1, 0);
+    const struct pb_seg cli = PB_C(RST | ACK, 1, 501, 0);
 
     pb_conv_init(&c, 4);
     c.cport = 55555;
@@ -364,22 +371,27 @@ Test(rst_classify, cause_matrix)
                     r.sender_dir = (uint8_t)sender;
                     r.check = (uint8_t)chk;
                     r.after_data = (uint8_t)ad;
+                    r.rst_flags = TCP_RST | TCP_ACK; /* a socket's own reset */
                     int from_client = sender == 1;
                     enum rst_cause want;
                     if (st == CS_NONE)
+                        want = CAUSE_NO_FLOW;
+                    else if (st == CS_SYN_RECEIVED && from_client) /* its SYN never seen */
                         want = CAUSE_NO_FLOW;
                     else if (chk == SEQ_OUT_OF_WINDOW || chk == SEQ_ACK_BAD ||
                              (chk == SEQ_IN_WINDOW && ad))
                         want = CAUSE_OUT_OF_WINDOW;
                     else if (st == CS_SYN_SENT)
-                        want = from_client ? CAUSE_UNCLASSIFIED : CAUSE_REFUSED;
+                        want = from_client ? CAUSE_CLIENT_ABORT : CAUSE_REFUSED;
                     else if (st == CS_SYN_RECEIVED || st == CS_ESTABLISHED || st == CS_MIDSTREAM)
                         want = from_client ? CAUSE_CLIENT_ABORT : CAUSE_SERVER_ABORT;
                     else if (st == CS_FIN_WAIT || st == CS_CLOSING || st == CS_CLOSED)
                         want = CAUSE_AFTER_FIN;
                     else
                         want = CAUSE_UNCLASSIFIED;
-                    enum rst_cause got = rst_classify(&f, &r);
+                    struct classify_cfg cc;
+                    classify_cfg_defaults(&cc);
+                    enum rst_cause got = rst_classify(&f, &r, &cc);
                     cr_assert_eq(got, want, "state %s sender %d check %s after_data %d: %s",
                                  conn_state_name(st), sender, seq_check_name(chk), ad,
                                  cause_name(got));
@@ -400,21 +412,16 @@ Test(rst_classify, check_rank)
 
 Test(rst_classify, origin_from_ttl)
 {
-    struct flow_dir d;
-
-    memset(&d, 0, sizeof(d));
-    cr_assert_eq(rst_origin(&d, 64, 2), ORIGIN_UNKNOWN, "no TTL of the sender known");
-    d.ttl = 64;
-    cr_assert_eq(rst_origin(&d, 64, 2), ORIGIN_HOST);
-    cr_assert_eq(rst_origin(&d, 62, 2), ORIGIN_HOST, "within tolerance");
-    cr_assert_eq(rst_origin(&d, 66, 2), ORIGIN_HOST, "within tolerance, above");
-    cr_assert_eq(rst_origin(&d, 61, 2), ORIGIN_MIDDLEBOX);
-    cr_assert_eq(rst_origin(&d, 67, 2), ORIGIN_MIDDLEBOX);
-    cr_assert_eq(rst_origin(&d, 255, 2), ORIGIN_MIDDLEBOX, "a device one hop away, TTL 255");
-    cr_assert_eq(rst_origin(&d, 63, 0), ORIGIN_MIDDLEBOX, "zero tolerance");
-    d.ttl = 1;
-    cr_assert_eq(rst_origin(&d, 255, 255), ORIGIN_HOST);
-    cr_assert_eq(rst_origin(&d, 0, 0), ORIGIN_MIDDLEBOX);
+    cr_assert_eq(rst_origin(0, 64, 2), ORIGIN_UNKNOWN, "no TTL of the sender known");
+    cr_assert_eq(rst_origin(64, 64, 2), ORIGIN_HOST);
+    cr_assert_eq(rst_origin(64, 62, 2), ORIGIN_HOST, "within tolerance");
+    cr_assert_eq(rst_origin(64, 66, 2), ORIGIN_HOST, "within tolerance, above");
+    cr_assert_eq(rst_origin(64, 61, 2), ORIGIN_MIDDLEBOX);
+    cr_assert_eq(rst_origin(64, 67, 2), ORIGIN_MIDDLEBOX);
+    cr_assert_eq(rst_origin(64, 255, 2), ORIGIN_MIDDLEBOX, "a device one hop away, TTL 255");
+    cr_assert_eq(rst_origin(64, 63, 0), ORIGIN_MIDDLEBOX, "zero tolerance");
+    cr_assert_eq(rst_origin(1, 255, 255), ORIGIN_HOST);
+    cr_assert_eq(rst_origin(1, 0, 0), ORIGIN_MIDDLEBOX);
 }
 
 Test(rst_classify, names)

@@ -1,0 +1,68 @@
+#include "host_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h" /* rs_mix64 */
+
+struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
+{
+    uint32_t n = 1;
+    while (n < entries && n < (1u << 30))
+        n <<= 1;
+    struct host_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->e = calloc(n, sizeof(*t->e));
+    if (!t->e) {
+        free(t);
+        return NULL;
+    }
+    t->mask = n - 1;
+    t->tolerance = tolerance;
+    return t;
+}
+
+void host_table_destroy(struct host_table *t)
+{
+    if (!t)
+        return;
+    free(t->e);
+    free(t);
+}
+
+static uint32_t slot_of(const struct host_table *t, const uint8_t addr[16])
+{
+    uint64_t a, b;
+    memcpy(&a, addr, 8);
+    memcpy(&b, addr + 8, 8);
+    return (uint32_t)rs_mix64(a ^ rs_mix64(b)) & t->mask;
+}
+
+void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl)
+{
+    struct host_entry *e = &t->e[slot_of(t, addr)];
+    if (e->hits == 0 || memcmp(e->addr, addr, 16) != 0) {
+        memcpy(e->addr, addr, 16);
+        e->ttl = ttl;
+        e->hits = 1;
+        return;
+    }
+    int diff = (int)e->ttl - (int)ttl;
+    if (diff < 0)
+        diff = -diff;
+    if (diff <= t->tolerance) {
+        if (e->hits < 255)
+            e->hits++;
+    } else if (--e->hits == 0) {
+        /* A route change: the new distance wins once it outvotes the old one. */
+        e->ttl = ttl;
+        e->hits = 1;
+    }
+}
+
+uint8_t host_table_ttl(const struct host_table *t, const uint8_t addr[16])
+{
+    const struct host_entry *e = &t->e[slot_of(t, addr)];
+    return e->hits && memcmp(e->addr, addr, 16) == 0 ? e->ttl : 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * Per-host baselines: the TTL each address normally arrives with. A RST whose TTL does not
+ * fit its purported sender's baseline was most likely written by another device (firewall,
+ * IPS, load balancer) at another hop distance.
+ *
+ * A direct-mapped cache of fixed size, owned by one worker: a colliding address simply
+ * replaces the old one (a lost baseline only costs an "unknown" origin, never a wrong one),
+ * so memory is bounded whatever the number of hosts. Fed from handshake packets and the first
+ * packet of each flow, not every packet, to keep the fast path to one cache line per flow.
+ */
+#ifndef RS_HOST_TABLE_H
+#define RS_HOST_TABLE_H
+
+#include <stdint.h>
+
+struct host_entry {
+    uint8_t addr[16];
+    uint8_t ttl;  /* baseline TTL / hop limit as seen by the sensor */
+    uint8_t hits; /* packets that agreed with it (saturating); 0 = empty */
+    uint8_t pad[6];
+};
+
+struct host_table {
+    uint32_t mask;
+    uint8_t tolerance; /* hops a packet may differ and still agree */
+    struct host_entry *e;
+};
+
+/* entries is rounded up to a power of two. NULL on allocation failure. */
+struct host_table *host_table_create(uint32_t entries, uint8_t tolerance);
+void host_table_destroy(struct host_table *t);
+
+/* Learn: addr (16 bytes, IPv4-mapped) sent a non-RST packet with this TTL. */
+void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl);
+/* Baseline TTL of addr, 0 when unknown. */
+uint8_t host_table_ttl(const struct host_table *t, const uint8_t addr[16]);
+
+#endif
