@@ -146,6 +146,24 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
     return total;
 }
 
+static uint64_t drain_flows(struct pipeline *p, FILE *out)
+{
+    struct flow_record r[32];
+    uint64_t total = 0;
+    unsigned n;
+
+    if (!p->flows)
+        return 0;
+    while ((n = rte_ring_sc_dequeue_burst_elem(p->flows, r, sizeof(r[0]), 32, NULL)) > 0) {
+        for (unsigned i = 0; i < n; i++)
+            report_flow_json(out, &r[i]);
+        total += n;
+    }
+    if (total)
+        fflush(out);
+    return total;
+}
+
 static void sum_stats(struct pipeline *p, struct engine_stats *acc)
 {
     memset(acc, 0, sizeof(*acc));
@@ -267,6 +285,16 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         }
     }
 
+    if (o->flows) {
+        p->flows = rte_ring_create_elem("rs_flows", sizeof(struct flow_record), EVENT_RING_SIZE,
+                                        rte_socket_id(), RING_F_SC_DEQ);
+        if (!p->flows) {
+            fprintf(stderr, "rstscope: cannot create the flow record ring: %s\n",
+                    rte_strerror(rte_errno));
+            return -1;
+        }
+    }
+
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = o->max_flows / nw > 16 ? o->max_flows / nw : 16;
@@ -289,7 +317,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         w->index = i;
         w->queue = (uint16_t)(rss ? i : 0);
         w->eng = engine_create(&cfg, &w->stats, pipeline_event_sink, w, (uint8_t)i);
-        if (!w->eng) {
+        if (!w->eng || (o->flows && engine_set_flow_sink(w->eng, pipeline_flow_sink, w) < 0)) {
             fprintf(stderr, "rstscope: cannot allocate a flow table of %u flows (%zu MB)\n",
                     cfg.max_flows, flow_table_mem_bytes(cfg.max_flows) >> 20);
             return -1;
@@ -358,8 +386,10 @@ int main(int argc, char **argv)
                 opt.pcap);
         return 2;
     }
-    FILE *events_out = NULL, *summary_out = NULL;
+    FILE *events_out = NULL, *summary_out = NULL, *flows_out = NULL;
     if (opt.events && !(events_out = open_output(opt.events, "events")))
+        return 1;
+    if (opt.flows && !(flows_out = open_output(opt.flows, "flows")))
         return 1;
     if (opt.summary && !(summary_out = open_output(opt.summary, "summary")))
         return 1;
@@ -418,6 +448,7 @@ int main(int argc, char **argv)
     double last_status = 0, last_progress = now_s();
     for (;;) {
         ri.events_written += drain_events(p, events_out);
+        ri.flows_written += drain_flows(p, flows_out);
         unsigned done = 0;
         for (unsigned i = 0; i < p->n_workers; i++)
             done += __atomic_load_n(&p->w[i].done, __ATOMIC_ACQUIRE) != 0;
@@ -447,6 +478,7 @@ int main(int argc, char **argv)
     }
     rte_eal_mp_wait_lcore();
     ri.events_written += drain_events(p, events_out);
+    ri.flows_written += drain_flows(p, flows_out);
     ri.wall_seconds = now_s() - t0;
 
     struct engine_stats total;
@@ -465,6 +497,10 @@ int main(int argc, char **argv)
     int status = 0;
     if (events_out && fclose(events_out) != 0) {
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.events, strerror(errno));
+        status = 1;
+    }
+    if (flows_out && fclose(flows_out) != 0) {
+        fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.flows, strerror(errno));
         status = 1;
     }
     if (summary_out) {

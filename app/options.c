@@ -20,6 +20,8 @@ void options_usage(FILE *out)
         "  --pcap FILE            replay FILE through DPDK's net_pcap device and exit at its end\n"
         "  --summary FILE         write the final counters as one JSON object\n"
         "  --events FILE          write one JSON line per reset event\n"
+        "  --flows FILE           write one JSON line per TCP connection when it ends: Zeek's\n"
+        "                         conn_state and history, plus rstscope's cause\n"
         "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
         "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
         "  --rst-hold-ms MS       verdict delay cap: a reset event is judged this long after\n"
@@ -60,6 +62,7 @@ int options_parse(struct options *o, int argc, char **argv)
         O_PCAP = 256,
         O_SUMMARY,
         O_EVENTS,
+        O_FLOWS,
         O_WORKERS,
         O_MAXFLOWS,
         O_FOLD,
@@ -72,6 +75,7 @@ int options_parse(struct options *o, int argc, char **argv)
         {"pcap", required_argument, NULL, O_PCAP},
         {"summary", required_argument, NULL, O_SUMMARY},
         {"events", required_argument, NULL, O_EVENTS},
+        {"flows", required_argument, NULL, O_FLOWS},
         {"workers", required_argument, NULL, O_WORKERS},
         {"max-flows", required_argument, NULL, O_MAXFLOWS},
         {"rst-hold-ms", required_argument, NULL, O_FOLD},
@@ -108,6 +112,9 @@ int options_parse(struct options *o, int argc, char **argv)
             break;
         case O_EVENTS:
             o->events = optarg;
+            break;
+        case O_FLOWS:
+            o->flows = optarg;
             break;
         case O_WORKERS:
             if (parse_u32("workers", optarg, 1, 64, &v) < 0)

@@ -9,6 +9,7 @@ struct options {
     const char *pcap;          /* --pcap FILE: replay through net_pcap */
     const char *summary;       /* --summary FILE */
     const char *events;        /* --events FILE */
+    const char *flows;         /* --flows FILE: Zeek-compatible connection records */
     unsigned workers;          /* 0 = one per available worker lcore (live) or 1 (pcap) */
     uint32_t max_flows;        /* total, split across workers */
     uint32_t fold_ms;          /* --rst-hold-ms: verdict delay cap */

@@ -42,6 +42,7 @@ struct pipeline {
     int link;                               /* enum pkt_link of the frames */
     unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
     struct rte_ring *events;                /* workers -> main; NULL without --events */
+    struct rte_ring *flows;                 /* workers -> main; NULL without --flows */
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
     volatile int dist_done;
     struct worker w[RS_MAX_WORKERS];
@@ -53,5 +54,6 @@ extern volatile int input_done; /* replay: the whole capture has been received *
 int worker_main(void *arg);      /* arg: struct worker * */
 int distributor_main(void *arg); /* arg: struct pipeline * */
 void pipeline_event_sink(void *ctx, const struct rst_event *ev);
+void pipeline_flow_sink(void *ctx, const struct flow_record *r);
 
 #endif

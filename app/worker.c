@@ -50,6 +50,21 @@ void pipeline_event_sink(void *ctx, const struct rst_event *ev)
     }
 }
 
+void pipeline_flow_sink(void *ctx, const struct flow_record *r)
+{
+    struct worker *w = ctx;
+    struct pipeline *p = g_pipe;
+    struct flow_record copy = *r;
+
+    while (rte_ring_mp_enqueue_elem(p->flows, &copy, sizeof(copy)) != 0) {
+        if (!p->replay || force_quit) { /* same policy as events */
+            STAT_INC(&w->stats, flow_records_dropped);
+            return;
+        }
+        rte_pause();
+    }
+}
+
 /* The frame's bytes for the parser: in place, or for a jumbo frame in chained mbufs its
  * first HEADER_COPY bytes (which hold every header) copied into buf. */
 static inline const uint8_t *frame_headers(const struct rte_mbuf *m, uint8_t *buf, uint32_t *len)

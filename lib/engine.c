@@ -58,6 +58,7 @@ void engine_destroy(struct engine *e)
         return;
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
+    free(e->zk);
     free(e);
 }
 
@@ -65,6 +66,33 @@ void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
 {
     e->signal_sink = fn;
     e->signal_ctx = ctx;
+}
+
+int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx)
+{
+    if (fn && !e->zk) {
+        e->zk = calloc(e->ft->capacity, sizeof(*e->zk));
+        if (!e->zk)
+            return -1;
+    }
+    e->flow_sink = fn;
+    e->flow_ctx = ctx;
+    return 0;
+}
+
+/* The Zeek record of a table entry; NULL without --flows or for a scratch entry. */
+static struct zeek_conn *zk_of(const struct engine *e, const struct flow *f)
+{
+    if (!e->zk || f < e->ft->flows || f >= e->ft->flows + e->ft->capacity)
+        return NULL;
+    return &e->zk[f - e->ft->flows];
+}
+
+static void emit_record(struct engine *e, const struct flow *f, const struct zeek_conn *z)
+{
+    struct flow_record r;
+    zeek_conn_finish(z, f->key.lo_addr, f->key.lo_port, f->key.hi_addr, f->key.hi_port, &r);
+    e->flow_sink(e->flow_ctx, &r);
 }
 
 static void endpoint(const struct flow *f, int d, uint8_t addr[16], uint16_t *port)
@@ -149,6 +177,9 @@ static void close_event(struct engine *e, struct flow *f)
         f->fflags &= (uint8_t)~FF_EVENT_DONE;
     }
 
+    struct zeek_conn *z = zk_of(e, f);
+    if (z && z->active)
+        z->cause = (uint8_t)(ev.cause + 1);
     STAT_INC(e->stats, resets);
     STAT_INC(e->stats, causes[ev.cause]);
     if (ev.low_confidence)
@@ -172,6 +203,11 @@ static void drop_flow(struct engine *e, struct flow *f)
     if (f->rst.active)
         close_event(e, f);
     check_unanswered(e, f);
+    struct zeek_conn *z = zk_of(e, f);
+    if (z && z->active) {
+        emit_record(e, f, z);
+        z->active = 0;
+    }
     flow_table_remove(e->ft, f);
 }
 
@@ -252,10 +288,13 @@ static uint32_t hold_for(const struct engine *e, const struct flow *f)
 }
 
 /* IPv4 ID far from the sender's own counter, seen moments ago: another stack wrote it.
- * An ID of 0 is a stack trait (Linux stateless RSTs, netfilter), never evidence. */
+ * Only a socket's own reset (RST|ACK) continues the socket's counter; a bare RST comes from
+ * the stack's control socket with an ID of its own, and an ID of 0 is a stack trait (Linux
+ * stateless RSTs, netfilter): neither is evidence. */
 static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, uint64_t ts)
 {
-    if (p->family != 4 || !p->ip_id || !(sd->xflags & DX_IPID_SEQ) || ts - sd->last_ts > 1000000)
+    if (p->family != 4 || !p->ip_id || !(p->flags & TCP_ACK) || !(sd->xflags & DX_IPID_SEQ) ||
+        ts - sd->last_ts > 1000000)
         return 0;
     uint16_t fwd = (uint16_t)(p->ip_id - sd->ip_id);
     uint16_t back = (uint16_t)(sd->ip_id - p->ip_id);
@@ -421,6 +460,12 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
     }
 
+    struct zeek_conn *z = zk_of(e, f);
+    if (z) {
+        struct zeek_conn done;
+        if (zeek_conn_packet(z, p, d, ts, &done))
+            emit_record(e, f, &done);
+    }
     if (is_rst) {
         if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst.active) {
             /* The connection's reset was already judged: a late RST (answering stragglers)

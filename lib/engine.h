@@ -11,6 +11,7 @@
 #include "flow_table.h"
 #include "host_table.h"
 #include "rst_classify.h"
+#include "zeek_conn.h"
 #include "stats.h"
 
 /* One reset event, as emitted to the event sink (fixed size: it travels through a ring). */
@@ -51,6 +52,8 @@ struct overload_event {
     uint8_t signal;
 };
 typedef void (*signal_sink_fn)(void *ctx, const struct overload_event *ov);
+/* A finished Zeek-compatible connection record (--flows). */
+typedef void (*flow_sink_fn)(void *ctx, const struct flow_record *r);
 
 struct engine_config {
     uint32_t max_flows;            /* this engine's table capacity */
@@ -80,7 +83,10 @@ struct engine {
     void *sink_ctx;
     signal_sink_fn signal_sink; /* may be NULL */
     void *signal_ctx;
-    uint64_t now_us; /* latest time seen (monotonic) */
+    flow_sink_fn flow_sink; /* may be NULL */
+    void *flow_ctx;
+    struct zeek_conn *zk; /* per flow index, only with a flow sink */
+    uint64_t now_us;      /* latest time seen (monotonic) */
     uint8_t id;
 };
 
@@ -90,6 +96,9 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
 void engine_destroy(struct engine *e);
 /* Receive overload signals per server:port (for top-offender sketches); NULL to stop. */
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx);
+/* Keep Zeek-compatible records of every connection and hand each finished one to fn (on the
+ * engine's thread). Costs sizeof(struct zeek_conn) per table entry. -1 on allocation failure. */
+int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx);
 
 /* Process one frame captured at ts_us. */
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);

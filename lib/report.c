@@ -94,9 +94,9 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
     fprintf(out,
             "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 ",\"rx_errors\":%" PRIu64
             ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"events_written\":%" PRIu64
-            "},",
+            ",\"flow_records_dropped\":%" PRIu64 ",\"flow_records_written\":%" PRIu64 "},",
             ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped,
-            ri->events_written);
+            ri->events_written, s->flow_records_dropped, ri->flows_written);
     fprintf(out, "\"capture\":{\"first_ts\":%.6f,\"last_ts\":%.6f},\"wall_seconds\":%.3f}\n",
             ri->first_ts, ri->last_ts, ri->wall_seconds);
     return ferror(out) ? -1 : 0;
@@ -176,4 +176,24 @@ void report_event_json(FILE *out, const struct rst_event *ev)
         }
     }
     fputs("}\n", out);
+}
+
+void report_flow_json(FILE *out, const struct flow_record *r)
+{
+    char o[INET6_ADDRSTRLEN], rs[INET6_ADDRSTRLEN];
+
+    report_addr(r->orig_ip, r->family, o, sizeof(o));
+    report_addr(r->resp_ip, r->family, rs, sizeof(rs));
+    fprintf(out,
+            "{\"ts_start\":%" PRIu64 ".%06" PRIu64 ",\"ts_end\":%" PRIu64 ".%06" PRIu64
+            ",\"orig_h\":\"%s\",\"orig_p\":%u,\"resp_h\":\"%s\",\"resp_p\":%u,\"proto\":\"tcp\","
+            "\"conn_state\":\"%s\",\"history\":\"%s\",\"orig_pkts\":%u,\"orig_bytes\":%" PRIu64
+            ",\"resp_pkts\":%u,\"resp_bytes\":%" PRIu64 ",\"cause\":",
+            r->ts_start / 1000000, r->ts_start % 1000000, r->ts_end / 1000000, r->ts_end % 1000000,
+            o, r->orig_port, rs, r->resp_port, r->conn_state, r->history, r->orig_pkts,
+            r->orig_bytes, r->resp_pkts, r->resp_bytes);
+    if (r->cause)
+        fprintf(out, "\"%s\"}\n", cause_name(r->cause - 1));
+    else
+        fputs("null}\n", out);
 }

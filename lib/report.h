@@ -23,6 +23,7 @@ struct run_info {
     uint64_t rx_errors;  /* ierrors */
     uint64_t ring_drops; /* packets lost between the distributor and the workers */
     uint64_t events_written;
+    uint64_t flows_written;
 };
 
 void report_text(FILE *out, const struct engine_stats *s, const struct run_info *ri);
@@ -41,6 +42,8 @@ struct event_field {
 /* Fill f[0..n) and return n (<= EVENT_FIELDS_MAX). */
 int report_event_fields(const struct rst_event *ev, struct event_field *f);
 void report_event_json(FILE *out, const struct rst_event *ev);
+/* One --flows line: a Zeek-compatible connection record plus rstscope's cause. */
+void report_flow_json(FILE *out, const struct flow_record *r);
 /* Text form of an address stored as 16 bytes (IPv4-mapped for family 4). */
 const char *report_addr(const uint8_t addr[16], int family, char *buf, size_t len);
 

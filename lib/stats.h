@@ -38,7 +38,8 @@ struct engine_stats {
     uint64_t flows_evicted; /* removed early to make room for a new connection */
     uint64_t flows_dropped; /* not tracked: table full and nothing evictable */
     uint64_t flows_active;
-    uint64_t events_dropped; /* event records lost on a full event ring (counts are not) */
+    uint64_t flow_records_dropped; /* --flows records lost on a full ring (live only) */
+    uint64_t events_dropped;       /* event records lost on a full event ring (counts are not) */
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)

@@ -410,7 +410,7 @@ Test(causes, in_window_rst_challenged_and_never_corrected)
     engine_set_signal_sink(h->e, sig_sink, &sr);
     open_conn(h, &c, 0);
     at(h, &c, (struct pb_seg)PB_C(RST | ACK, 101 + 300, 1001, 0), SEC); /* in window */
-    at(h, &c, (struct pb_seg)PB_S(ACK, 1001, 101, 0), SEC + 1 * MS);   /* challenge ACK */
+    at(h, &c, (struct pb_seg)PB_S(ACK, 1001, 101, 0), SEC + 1 * MS);    /* challenge ACK */
     const struct rst_event *ev = only_event(h);
     expect_cause(ev, CAUSE_OUT_OF_WINDOW, "the receiver ignored it");
     cr_assert(ev->evidence & EV_CHALLENGE_ACK);
