@@ -952,29 +952,39 @@ class Lab:
         rcv = [x for x in before if x[1] != rd]
         flags = "".join(c for bit, c in ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x10, "A"))
                         if r["flags"] & bit)
+        def highest(xs):        # highest sequence number a direction has used (mod 2^32)
+            return max((S.seq_end(x[2]) for x in xs),
+                       key=lambda v: (v - xs[0][2]["seq"]) & 0xFFFFFFFF) if xs else None
+        snd_nxt, rcv_nxt = highest(snd), highest(rcv)
         seq_rel = []
-        if snd and r["seq"] == S.seq_end(snd[-1][2]):
+        if snd and r["seq"] == snd_nxt:
             seq_rel.append("exact (sender's next seq)")
         if rcv and rcv[-1][2]["flags"] & 0x10 and r["seq"] == rcv[-1][2]["ack"]:
             seq_rel.append("= trigger's ack")
         if r["seq"] == 0:
             seq_rel.append("0")
         if snd and not seq_rel:
-            seq_rel.append("sender next %+d" % (((r["seq"] - S.seq_end(snd[-1][2]) + (1 << 31)) & 0xFFFFFFFF)
+            seq_rel.append("sender next %+d" % (((r["seq"] - snd_nxt + (1 << 31)) & 0xFFFFFFFF)
                                                 - (1 << 31)))
         if not seq_rel:
             seq_rel.append("unrelated")
         if r["flags"] & 0x10:
-            if rcv and r["ack"] == S.seq_end(rcv[-1][2]):
+            if rcv and r["ack"] == rcv_nxt:
                 ack_rel = "receiver's next seq (exact)"
             elif rcv:
-                ack_rel = "receiver next %+d" % (((r["ack"] - S.seq_end(rcv[-1][2]) + (1 << 31)) & 0xFFFFFFFF)
+                ack_rel = "receiver next %+d" % (((r["ack"] - rcv_nxt + (1 << 31)) & 0xFFFFFFFF)
                                                  - (1 << 31))
             else:
                 ack_rel = "nothing seen to ack"
         else:
             ack_rel = "no ACK flag (ack field %d)" % r["ack"]
         sender_ip = lab["client_ip"] if rd == "c2s" else lab["server_ip"]
+        # keepalive probes of the RST's sender before it: zero/one-byte segments at snd_nxt - 1
+        probes = []
+        if snd:
+            nxt = snd_nxt
+            probes = [x for x in snd if x[2]["plen"] <= 1 and not x[2]["flags"] & 0x07 and
+                      x[2]["seq"] == (nxt - 1) & 0xFFFFFFFF]
         trig = rcv[-1] if rcv else None
         prev = before[before.index(trig) - 1] if trig and before.index(trig) > 0 else None
         return dict(
@@ -992,6 +1002,9 @@ class Lab:
             after_previous_ms=round((r_ts - before[-1][0]) * 1000, 3) if before else None,
             idle_before_trigger_s=round(trig[0] - prev[0], 3) if trig and prev else None,
             sender_sent_before=len(snd), receiver_sent_before=len(rcv),
+            sender_probes_before=len(probes),
+            probe_interval_s=round(probes[-1][0] - probes[-2][0], 3) if len(probes) > 1 else None,
+            after_own_previous_ms=round((r_ts - snd[-1][0]) * 1000, 3) if snd else None,
             packets_after=len(lst) - i - len(rsts),
         )
 
@@ -1049,8 +1062,8 @@ def signatures_md(labels, base_ttl):
         if lab["cause"] and lab["status"] == "ok" and lab.get("wire"):
             groups.setdefault((lab["scenario"], lab["variant"]), []).append(lab)
     lines = ["| scenario / variant | n | sender | flags | seq | ack | TTL (sender's usual) | IP-ID | DF | TS opt "
-             "| trigger | RST after trigger (ms) | idle before trigger (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| trigger | RST after trigger (ms) | idle before trigger (s) | sender's probes before |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def rng(vals):
         vals = [v for v in vals if v is not None]
@@ -1066,10 +1079,11 @@ def signatures_md(labels, base_ttl):
             return " / ".join(sorted({str(x[k]) for x in w}))
         ipid = sorted({x["ip_id"] for x in w})
         ipid_s = "0" if ipid == [0] else ("non-zero (%d distinct)" % len(ipid) if 0 not in ipid else "mixed")
-        lines.append("| %s / %s | %d | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s / %s | %d | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s |" % (
             scen, var, len(ls), ls[0]["sender"], uniq("flags"), uniq("seq"), uniq("ack"), uniq("ttl"),
             uniq("sender_baseline_ttl"), ipid_s, uniq("df"), uniq("timestamp_option"), uniq("trigger"),
-            rng([x["after_trigger_ms"] for x in w]), rng([x["idle_before_trigger_s"] for x in w])))
+            rng([x["after_trigger_ms"] for x in w]), rng([x["idle_before_trigger_s"] for x in w]),
+            rng([x["sender_probes_before"] for x in w])))
     return "\n".join(lines) + "\n"
 
 
