@@ -374,7 +374,7 @@ def parse_eth_tcp(frame):
         return None
     sport, dport, seq, ack, off, flags, win = struct.unpack("!HHIIBBH", tcp[:16])
     doff = (off >> 4) * 4
-    wscale = None
+    wscale = tsval = None
     opts, i = tcp[20:doff], 0
     while i < len(opts):
         kind = opts[i]
@@ -387,22 +387,34 @@ def parse_eth_tcp(frame):
             break
         if kind == 3 and opts[i + 1] == 3:
             wscale = opts[i + 2]
+        if kind == 8 and opts[i + 1] == 10 and i + 10 <= len(opts):
+            tsval = struct.unpack("!I", opts[i + 2:i + 6])[0]
         i += opts[i + 1]
+    ip_id, frag = struct.unpack("!HH", ip[4:8])
     return dict(wscale=wscale, dst_mac=frame[0:6], src_mac=frame[6:12],
                 src=socket.inet_ntoa(ip[12:16]), dst=socket.inet_ntoa(ip[16:20]),
                 sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=win,
-                plen=len(tcp) - doff)
+                plen=len(tcp) - doff, ttl=ip[8], ip_id=ip_id, df=bool(frag & 0x4000),
+                tsval=tsval)
 
 
-def build_rst(src_mac, dst_mac, src, dst, sport, dport, seq, ack):
-    flags = 0x04 | 0x10                 # RST|ACK
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 0, 0, 0)
+def build_ip_tcp(src, dst, sport, dport, seq, ack, flags, win=0, ttl=64, ip_id=None):
+    """An IPv4/TCP packet without options or payload, checksums filled in."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, win, 0, 0)
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.randint(1, 65535),
-                     0x4000, 64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    if ip_id is None:
+        ip_id = random.randint(1, 65535)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id,
+                     0x4000, ttl, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return dst_mac + src_mac + struct.pack("!H", 0x0800) + ip + tcp
+    return ip + tcp
+
+
+def build_rst(src_mac, dst_mac, src, dst, sport, dport, seq, ack, flags=0x04 | 0x10, ttl=64):
+    """An Ethernet frame carrying a RST (RST|ACK unless told otherwise)."""
+    return dst_mac + src_mac + struct.pack("!H", 0x0800) + \
+        build_ip_tcp(src, dst, sport, dport, seq, ack, flags, ttl=ttl)
 
 
 def seq_end(p):
