@@ -20,7 +20,7 @@ void engine_config_defaults(struct engine_config *c)
     c->established_timeout_us = 3600ULL * 1000000;
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
-    c->ttl_tolerance = 2;
+    c->ttl_tolerance = 0;
     c->link = LINK_ETHERNET;
     classify_cfg_defaults(&c->classify);
 }
@@ -38,7 +38,7 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
         return NULL;
     }
     if (cfg->host_entries) {
-        e->hosts = host_table_create(cfg->host_entries, cfg->ttl_tolerance);
+        e->hosts = host_table_create(cfg->host_entries, (uint8_t)(cfg->ttl_tolerance + 1));
         if (!e->hosts) {
             flow_table_destroy(e->ft);
             free(e);
@@ -113,19 +113,25 @@ static void emit_signal(struct engine *e, const struct flow *f, int sig)
     e->signal_sink(e->signal_ctx, &ov);
 }
 
-/* Origin of the decisive RST: its TTL against the purported sender's own packets on this
- * flow, else against the sender host's baseline. Sets EV_TTL_MISMATCH. */
+/*
+ * Origin of the decisive RST: its TTL against the purported sender's own packets on this flow
+ * (one path, mirrored copies already removed: an exact match is expected, ttl_tolerance
+ * hops allowed), else against the sender host's baseline across flows (one hop more: other
+ * flows may take another equal-cost path). Sets EV_TTL_MISMATCH.
+ */
 static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pending_rst *r)
 {
     const struct flow_dir *sd = &f->dir[r->sender_dir];
     uint8_t base = sd->ttl;
+    uint8_t tol = e->cfg.ttl_tolerance;
     if (!base && e->hosts) {
         uint8_t addr[16];
         uint16_t port;
         endpoint(f, r->sender_dir, addr, &port);
         base = host_table_ttl(e->hosts, addr);
+        tol = e->hosts->tolerance;
     }
-    enum rst_origin o = rst_origin(base, r->ttl, e->cfg.ttl_tolerance);
+    enum rst_origin o = rst_origin(base, r->ttl, tol);
     if (o == ORIGIN_MIDDLEBOX)
         r->evidence |= EV_TTL_MISMATCH;
     if (r->evidence & (EV_SENDER_CONTINUED | EV_IPID_MISMATCH))
@@ -146,7 +152,7 @@ static void close_event(struct engine *e, struct flow *f)
     ev.family = memcmp(f->key.lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
     ev.direction_known = f->direction_known;
     ev.sender = r->sender_dir == f->client_dir ? 0 : 1;
-    ev.origin = r->had_flow ? judge_origin(e, f, r) : ORIGIN_UNKNOWN;
+    ev.origin = judge_origin(e, f, r);
     if (r->had_flow && !f->direction_known)
         r->evidence |= EV_MIDSTREAM;
     if (f->fflags & FF_GAP)

@@ -67,7 +67,8 @@ struct engine_config {
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us; /* closed or reset connections linger this long */
     uint32_t age_budget;        /* flows examined per engine_age() call */
-    uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's */
+    uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's on the same
+                                   flow (0: mirrored copies are removed first); +1 across flows */
     int link;                   /* enum pkt_link of the frames: Ethernet unless a capture says */
     struct classify_cfg classify;
 };

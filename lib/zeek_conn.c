@@ -4,29 +4,29 @@
 #include <string.h>
 
 /* Zeek's timers (init-bare.zeek defaults), in µs. */
-#define ZK_CLOSE_DELAY  5000000ULL   /* tcp_close_delay / tcp_reset_delay */
-#define ZK_ATTEMPT      5000000ULL   /* tcp_attempt_delay: an unanswered SYN */
-#define ZK_LINGER       5000000ULL   /* tcp_connection_linger */
-#define ZK_INACTIVITY   300000000ULL /* tcp_inactivity_timeout */
-#define ZK_LARGE_DELTA  1048576      /* TOO_LARGE_SEQ_DELTA */
+#define ZK_CLOSE_DELAY 5000000ULL   /* tcp_close_delay / tcp_reset_delay */
+#define ZK_ATTEMPT     5000000ULL   /* tcp_attempt_delay: an unanswered SYN */
+#define ZK_LINGER      5000000ULL   /* tcp_connection_linger */
+#define ZK_INACTIVITY  300000000ULL /* tcp_inactivity_timeout */
+#define ZK_LARGE_DELTA 1048576      /* TOO_LARGE_SEQ_DELTA */
 
 /* History masks, one bit per letter kind; the responder's are shifted by 16. */
-#define H_SYN   0x01u
-#define H_FIN   0x02u
-#define H_RST   0x04u
+#define H_SYN    0x01u
+#define H_FIN    0x02u
+#define H_RST    0x04u
 #define H_FINRST 0x08u
-#define H_DATA  0x10u
-#define H_ACK   0x20u
-#define H_MULTI 0x40u
+#define H_DATA   0x10u
+#define H_ACK    0x20u
+#define H_MULTI  0x40u
 
 int zeek_likely_server_port(uint16_t port)
 {
     /* Ports Zeek's default analyzers register (so they sit in likely_server_ports). */
     static const uint16_t ports[] = {
-        21,   22,   23,   25,   53,   80,   81,   88,   110,  111,  135,  139,  143,
-        161,  389,  443,  445,  465,  502,  512,  513,  514,  543,  544,  585,  587,
-        614,  636,  989,  990,  992,  993,  995,  1080, 1194, 1433, 1521, 1883, 2049,
-        3128, 3306, 3389, 5060, 5061, 5222, 5223, 5269, 5432, 5672, 5900, 6379, 6666,
+        21,   22,   23,   25,   53,   80,   81,   88,   110,  111,   135,   139,   143,
+        161,  389,  443,  445,  465,  502,  512,  513,  514,  543,   544,   585,   587,
+        614,  636,  989,  990,  992,  993,  995,  1080, 1194, 1433,  1521,  1883,  2049,
+        3128, 3306, 3389, 5060, 5061, 5222, 5223, 5269, 5432, 5672,  5900,  6379,  6666,
         6667, 6668, 6669, 8000, 8080, 8081, 8443, 8888, 9042, 11211, 20000, 47808,
     };
     for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
@@ -89,9 +89,9 @@ static void begin(struct zeek_conn *z, const struct pkt_info *p, int d, uint64_t
         /* Mid-stream or SYN-ACK first: Zeek turns it round when only the source port looks
          * like a server's, or both do and it is not a SYN-ACK and the source port is lower. */
         int sl = zeek_likely_server_port(p->sport), dl = zeek_likely_server_port(p->dport);
-        flip = (sl && !dl) ||
-               (sl && dl && (p->flags & (TCP_SYN | TCP_ACK)) != (TCP_SYN | TCP_ACK) &&
-                p->sport < p->dport);
+        flip =
+            (sl && !dl) || (sl && dl && (p->flags & (TCP_SYN | TCP_ACK)) != (TCP_SYN | TCP_ACK) &&
+                            p->sport < p->dport);
     }
     z->orig_dir = (uint8_t)(flip ? 1 - d : d);
     if (flip) {
@@ -207,8 +207,8 @@ static void update_history(struct zeek_conn *z, struct zeek_ep *e, int is_orig, 
 }
 
 /* UpdateStateMachine of Zeek's TCP analyzer, minus events and weirds. */
-static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep *peer,
-                          int is_orig, const struct pkt_info *p, uint64_t ts)
+static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep *peer, int is_orig,
+                          const struct pkt_info *p, uint64_t ts)
 {
     uint8_t fl = p->flags;
     int do_close = 0;
@@ -282,8 +282,7 @@ static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep
     if (do_close && !e->did_close) {
         e->did_close = 1;
         /* Zeek's close_complete: the record is deleted tcp_close_delay after it. */
-        if (!z->close_ts &&
-            (e->state == ZE_RESET || peer->did_close || peer->state == ZE_INACTIVE))
+        if (!z->close_ts && (e->state == ZE_RESET || peer->did_close || peer->state == ZE_INACTIVE))
             z->close_ts = ts;
     }
 }
@@ -338,8 +337,8 @@ static void process(struct zeek_conn *z, const struct pkt_info *p, int d, uint64
     if (!(fl & TCP_RST))
         e->payload += len;
     e->pkts++;
-    if (!z->ep[0].did_close || !z->ep[1].did_close)
-        z->ts_last = ts;
+    if ((!z->ep[0].did_close || !z->ep[1].did_close) && ts > z->ts_last)
+        z->ts_last = ts; /* capture time may step back (merged captures): keep the span */
 }
 
 int zeek_conn_packet(struct zeek_conn *z, const struct pkt_info *p, int d, uint64_t ts,

@@ -38,7 +38,7 @@ struct zeek_ep {
     uint32_t win0_cnt, win0_thresh;        /* 'W' */
     uint32_t gap_cnt, gap_thresh;          /* 'G': the peer acked bytes never seen */
     uint32_t gap_mark;
-    uint64_t payload;                      /* payload bytes seen (RSTs excluded) */
+    uint64_t payload; /* payload bytes seen (RSTs excluded) */
     uint32_t pkts;
     uint8_t state, prev_state;
     uint8_t did_close;

@@ -500,7 +500,7 @@ Test(engine, event_fields_v4)
     c.sport = 8443;
     open_conn(h, &c, 0);
     struct pb_seg rst = PB_S(RST | ACK, 1001, 101, 0);
-    rst.ttl = c.sttl - 1;
+    rst.ttl = c.sttl; /* the server's own TTL, exactly: same path, same stack */
     run1(h, &c, rst, 5 * MS);
     engine_flush(h->e);
     cr_assert_eq(h->nev, 1u);
@@ -519,7 +519,7 @@ Test(engine, event_fields_v4)
     cr_assert_eq(ev->seq, c.sisn + 1001);
     cr_assert_eq(ev->ack, c.cisn + 101);
     cr_assert_eq(ev->rst_flags, RST | ACK);
-    cr_assert_eq(ev->ttl, c.sttl - 1);
+    cr_assert_eq(ev->ttl, c.sttl);
     cr_assert_eq(ev->worker, 3, "the engine id");
     cr_assert_eq(ev->ts_us, c.t0 + 5 * MS);
     cr_assert_eq(ev->rst_count, 1u);
@@ -576,7 +576,7 @@ Test(engine, event_fields_midstream_and_no_flow)
     cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
     cr_assert_eq(h->ev[0].origin, ORIGIN_HOST);
 
-    /* A lone RST: nothing known, origin unknown. */
+    /* A lone RST: no flow, but its sender's TTL is known from the other connection. */
     struct pb_conv d;
     pb_conv_init(&d, 4);
     d.cport = 33333;
@@ -586,7 +586,7 @@ Test(engine, event_fields_midstream_and_no_flow)
     cr_assert_eq(h->ev[1].cause, CAUSE_NO_FLOW);
     cr_assert_eq(h->ev[1].state, CS_NONE);
     cr_assert_eq(h->ev[1].direction_known, 0);
-    cr_assert_eq(h->ev[1].origin, ORIGIN_UNKNOWN);
+    cr_assert_eq(h->ev[1].origin, ORIGIN_HOST, "host baseline");
     cr_assert_eq(h->ev[1].client_port, 33333);
     cr_assert_eq(h->ev[1].sender, 1);
     pb_harness_free(h);
