@@ -26,6 +26,9 @@ void options_usage(FILE *out)
         "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
         "  --rst-hold-ms MS       verdict delay cap: a reset event is judged this long after\n"
         "                         its last RST at most (2 x RTT when known; default 500)\n"
+        "  --ttl-tolerance N      hops a RST's TTL may differ from its purported sender's\n"
+        "                         packets on the same connection before it counts as written\n"
+        "                         by a middlebox (default 0; one more across connections)\n"
         "  --idle-threshold S     a RST after this much silence is idle_timeout, 0 = off\n"
         "                         (default 240: the shortest common load-balancer timer)\n"
         "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
@@ -67,6 +70,7 @@ int options_parse(struct options *o, int argc, char **argv)
         O_MAXFLOWS,
         O_FOLD,
         O_IDLE_THRESHOLD,
+        O_TTL_TOL,
         O_IDLE,
         O_STATUS,
         O_QUIET
@@ -81,6 +85,7 @@ int options_parse(struct options *o, int argc, char **argv)
         {"rst-hold-ms", required_argument, NULL, O_FOLD},
         {"rst-fold-ms", required_argument, NULL, O_FOLD}, /* its name before 0.2 */
         {"idle-threshold", required_argument, NULL, O_IDLE_THRESHOLD},
+        {"ttl-tolerance", required_argument, NULL, O_TTL_TOL},
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"status-interval", required_argument, NULL, O_STATUS},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -130,6 +135,11 @@ int options_parse(struct options *o, int argc, char **argv)
             if (parse_u32("rst-hold-ms", optarg, 0, 60000, &v) < 0)
                 return -1;
             o->fold_ms = v;
+            break;
+        case O_TTL_TOL:
+            if (parse_u32("ttl-tolerance", optarg, 0, 64, &v) < 0)
+                return -1;
+            o->ttl_tolerance = (uint8_t)v;
             break;
         case O_IDLE_THRESHOLD:
             if (parse_u32("idle-threshold", optarg, 0, 7 * 86400, &v) < 0)

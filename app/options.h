@@ -14,6 +14,7 @@ struct options {
     uint32_t max_flows;        /* total, split across workers */
     uint32_t fold_ms;          /* --rst-hold-ms: verdict delay cap */
     uint32_t idle_threshold_s; /* RST after this much silence: idle_timeout; 0 = off */
+    uint8_t ttl_tolerance;     /* --ttl-tolerance */
     uint32_t idle_timeout_s;
     uint32_t status_interval_s; /* 0 = no status line */
     int quiet;                  /* no report on stdout */

@@ -22,11 +22,17 @@ expect 2 "invalid value 'abc' for --workers" -- --pcap "$DATA/sample.pcap" --wor
 expect 2 "invalid value '0' for --workers" -- --pcap "$DATA/sample.pcap" --workers 0
 expect 2 "invalid value '-5' for --max-flows" -- --pcap "$DATA/sample.pcap" --max-flows -5
 expect 2 "option '--summary' needs a value" -- --pcap "$DATA/sample.pcap" --summary
+expect 2 "option '--flows' needs a value" -- --pcap "$DATA/sample.pcap" --flows
+expect 2 "invalid value '99' for --ttl-tolerance" -- --pcap "$DATA/sample.pcap" --ttl-tolerance 99
+expect 2 "invalid value '-1' for --idle-threshold" -- --pcap "$DATA/sample.pcap" --idle-threshold -1
+expect 2 "invalid value '1s' for --rst-hold-ms" -- --pcap "$DATA/sample.pcap" --rst-hold-ms 1s
 expect 2 "nothing to read" --
 expect 2 "unexpected argument 'stray'" -- --pcap "$DATA/sample.pcap" stray
 expect 1 "cannot read capture '/nonexistent.pcap'" -- --pcap /nonexistent.pcap
 printf 'this is not a capture' >"$TMP/junk.pcap"
 expect 1 "cannot read capture '.*junk.pcap'" -- --pcap "$TMP/junk.pcap"
+expect 1 "cannot write flows file '/nonexistent/dir/f.json'" -- --pcap "$DATA/sample.pcap" \
+    --flows /nonexistent/dir/f.json
 expect 1 "cannot write summary file '/nonexistent/dir/s.json'" -- --pcap "$DATA/sample.pcap" \
     --summary /nonexistent/dir/s.json
 expect 2 "do not combine it with EAL options" -- --no-huge -- --pcap "$DATA/sample.pcap"
