@@ -532,8 +532,7 @@ NO_COV static void sink(void *ctx, const struct rst_event *ev)
     CHECK(ev->rst_count >= 1);
     CHECK(ev->rst_flags & TCP_RST);
     CHECK(ev->ts_us >= TS_BASE && ev->ts_us <= e->now_us);
-    for (size_t i = 0; i < sizeof(ev->pad); i++)
-        CHECK(ev->pad[i] == 0);
+    CHECK(ev->pad == 0 && ev->pad2 == 0);
     /* The event's family is that of the canonical key's lower address. */
     const uint8_t *lo =
         memcmp(ev->client_ip, ev->server_ip, 16) <= 0 ? ev->client_ip : ev->server_ip;
