@@ -22,7 +22,9 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
+#include <rte_version.h>
 
+#include "aggregator.h"
 #include "capture_file.h"
 #include "options.h"
 #include "pipeline.h"
@@ -31,7 +33,8 @@
 
 #define EVENT_RING_SIZE  65536
 #define WORKER_RING_SIZE 4096
-#define STALL_SECONDS    10 /* replay: no progress this long means the source is stuck */
+#define STALL_SECONDS    10   /* replay: no progress this long means the source is stuck */
+#define REDIS_FINAL_MS   5000 /* at exit, retry the last Redis flush this long at most */
 
 volatile int force_quit;
 volatile int input_done;
@@ -338,6 +341,77 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     return 0;
 }
 
+/* --redis: the aggregator thread, its meta fields, and the workers' overload signal sinks. */
+static int start_aggregator(struct pipeline *p, const struct options *o,
+                            const struct capture_file_info *cap)
+{
+    struct aggregator_config ac;
+    char err[128], buf[256];
+
+    memset(&ac, 0, sizeof(ac));
+    rs_endpoint_parse(o->redis, &ac.sink.conn.ep, err, sizeof(err)); /* checked by options */
+    ac.sink.conn.user = o->redis_user;
+    ac.sink.conn.password = o->redis_password;
+    ac.sink.conn.connect_timeout_ms = 1000;
+    ac.sink.conn.command_timeout_ms = 1000;
+    ac.sink.sensor = o->sensor;
+    ac.sink.interval_s = o->interval_s;
+    ac.sink.retention_s = o->redis_retention_s;
+    ac.sink.backlog_cap = 8640; /* 24 h at 10 s; about 2 MB */
+    ac.sink.events_cap = 256;   /* sampled events per interval */
+    ac.sink.events_maxlen = 10000;
+    ac.sink.top_n = 20;
+    ac.replay = p->replay;
+    ac.first_us = (uint64_t)(cap->first_ts * 1e6);
+    ac.last_us = (uint64_t)(cap->last_ts * 1e6);
+    ac.grace_us = (uint64_t)o->fold_ms * 1000 + 2000000;
+    struct aggregator *a = aggregator_create(p, &ac);
+    if (!a)
+        return -1;
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    aggregator_meta(a, "version", RSTSCOPE_VERSION);
+    aggregator_meta(a, "dpdk", rte_version());
+    snprintf(buf, sizeof(buf), "%llu",
+             (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000);
+    aggregator_meta(a, "start_ms", buf);
+    aggregator_meta(a, "mode", p->replay ? "pcap" : "live");
+    aggregator_meta(a, "source", o->pcap ? o->pcap : "DPDK ports");
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < p->n_ports && used < sizeof(buf) - 1; i++) {
+        char name[RTE_ETH_NAME_MAX_LEN];
+        if (rte_eth_dev_get_name_by_port(p->ports[i], name) != 0)
+            snprintf(name, sizeof(name), "port%u", p->ports[i]);
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", name);
+    }
+    aggregator_meta(a, "interfaces", buf);
+    snprintf(buf, sizeof(buf), "%u", p->n_workers);
+    aggregator_meta(a, "workers", buf);
+    snprintf(buf, sizeof(buf), "%u", o->interval_s);
+    aggregator_meta(a, "interval_s", buf);
+    snprintf(buf, sizeof(buf), "%u", o->redis_retention_s);
+    aggregator_meta(a, "retention_s", buf);
+    snprintf(buf, sizeof(buf), "max_flows=%u rst_fold_ms=%u idle_timeout_s=%u", o->max_flows,
+             o->fold_ms, o->idle_timeout_s);
+    aggregator_meta(a, "config", buf);
+    if (gethostname(buf, sizeof(buf) - 1) == 0)
+        aggregator_meta(a, "host", buf);
+
+    for (unsigned i = 0; i < p->n_workers; i++)
+        engine_set_signal_sink(p->w[i].eng, aggregator_signal_sink, aggregator_signal_ctx(a, i));
+    p->agg = a;
+    if (aggregator_start(a) < 0) {
+        for (unsigned i = 0; i < p->n_workers; i++)
+            engine_set_signal_sink(p->w[i].eng, NULL, NULL);
+        p->agg = NULL;
+        aggregator_destroy(a);
+        return -1;
+    }
+    return 0;
+}
+
 static FILE *open_output(const char *path, const char *what)
 {
     FILE *f = fopen(path, "w");
@@ -426,7 +500,7 @@ int main(int argc, char **argv)
     g_pipe = p;
     p->replay = opt.pcap != NULL;
     p->link = cap.link;
-    if (setup_pipeline(p, &opt) < 0) {
+    if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
         return 1;
@@ -480,6 +554,8 @@ int main(int argc, char **argv)
     rte_eal_mp_wait_lcore();
     ri.events_written += drain_events(p, events_out);
     ri.flows_written += drain_flows(p, flows_out);
+    if (p->agg)
+        aggregator_stop(p->agg, REDIS_FINAL_MS); /* last interval, final flush */
     ri.wall_seconds = now_s() - t0;
 
     struct engine_stats total;
@@ -512,6 +588,7 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < p->n_workers; i++)
         engine_destroy(p->w[i].eng);
+    aggregator_destroy(p->agg);
     rte_eal_cleanup();
     runtime_dir_cleanup();
     return status;

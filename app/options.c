@@ -1,10 +1,14 @@
 #include "options.h"
 
+#include "redis_conn.h"
+#include "redis_sink.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void options_usage(FILE *out)
 {
@@ -34,6 +38,20 @@ void options_usage(FILE *out)
         "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
         "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
         "  --quiet                no report on stdout\n"
+        "\n"
+        "Redis (docs/redis.md):\n"
+        "  --redis ADDR           push counters, top offenders and events to Redis every\n"
+        "                         interval; ADDR is HOST:PORT, [IPV6]:PORT or a socket path\n"
+        "                         (a Redis Cluster node works: the sensor finds its slot)\n"
+        "  --redis-user NAME      ACL user (needs a password)\n"
+        "  --redis-password-file FILE\n"
+        "                         password on the first line of FILE; or set the environment\n"
+        "                         variable RSTSCOPE_REDIS_PASSWORD (never on the command line)\n"
+        "  --sensor NAME          sensor name in the keys, [A-Za-z0-9._-]{1,32}\n"
+        "                         (default: the host name)\n"
+        "  --interval S           seconds per interval, 1..3600 (default 10)\n"
+        "  --redis-retention S    age of the :ts stream's oldest entry, 60..2592000\n"
+        "                         (default 86400)\n"
         "  -h, --help             this text\n"
         "  -V, --version          version\n"
         "\n"
@@ -59,6 +77,52 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
     return 0;
 }
 
+/* The password never comes from argv (it would show in ps): a file, or the environment. */
+static int options_redis_secrets(struct options *o, const char *pwfile)
+{
+    static char pw[512];
+    if (pwfile) {
+        FILE *f = fopen(pwfile, "r");
+        if (!f) {
+            fprintf(stderr, "rstscope: invalid value '%s' for --redis-password-file (%s)\n", pwfile,
+                    strerror(errno));
+            return -1;
+        }
+        size_t n = fread(pw, 1, sizeof(pw) - 1, f);
+        fclose(f);
+        pw[n] = '\0';
+        pw[strcspn(pw, "\r\n")] = '\0'; /* first line */
+        if (!pw[0]) {
+            fprintf(stderr,
+                    "rstscope: invalid value '%s' for --redis-password-file (empty first line)\n",
+                    pwfile);
+            return -1;
+        }
+        o->redis_password = pw;
+    } else if (getenv("RSTSCOPE_REDIS_PASSWORD") && *getenv("RSTSCOPE_REDIS_PASSWORD")) {
+        o->redis_password = getenv("RSTSCOPE_REDIS_PASSWORD");
+    }
+    if (o->redis_user && !o->redis_password) {
+        fprintf(stderr, "rstscope: --redis-user needs a password (--redis-password-file or "
+                        "RSTSCOPE_REDIS_PASSWORD)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The host name, with characters a key's hash tag cannot hold replaced by '-'. */
+static void options_default_sensor(char *buf, size_t len)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        snprintf(host, sizeof(host), "rstscope");
+    host[RS_SENSOR_MAX] = '\0';
+    for (char *c = host; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c))
+            *c = '-';
+    snprintf(buf, len, "%s", host);
+}
+
 int options_parse(struct options *o, int argc, char **argv)
 {
     enum {
@@ -73,7 +137,13 @@ int options_parse(struct options *o, int argc, char **argv)
         O_TTL_TOL,
         O_IDLE,
         O_STATUS,
-        O_QUIET
+        O_QUIET,
+        O_REDIS,
+        O_REDIS_USER,
+        O_REDIS_PWFILE,
+        O_SENSOR,
+        O_INTERVAL,
+        O_RETENTION
     };
     static const struct option longopts[] = {
         {"pcap", required_argument, NULL, O_PCAP},
@@ -89,13 +159,24 @@ int options_parse(struct options *o, int argc, char **argv)
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"status-interval", required_argument, NULL, O_STATUS},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"redis", required_argument, NULL, O_REDIS},
+        {"redis-user", required_argument, NULL, O_REDIS_USER},
+        {"redis-password-file", required_argument, NULL, O_REDIS_PWFILE},
+        {"sensor", required_argument, NULL, O_SENSOR},
+        {"interval", required_argument, NULL, O_INTERVAL},
+        {"redis-retention", required_argument, NULL, O_RETENTION},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     uint32_t v;
+    const char *pwfile = NULL;
+    int redis_only = 0; /* a Redis option was given: it needs --redis */
+    char err[128];
 
     memset(o, 0, sizeof(*o));
+    o->interval_s = 10;
+    o->redis_retention_s = 86400;
     o->max_flows = 1000000;
     o->fold_ms = 500;
     o->idle_threshold_s = 240;
@@ -159,6 +240,57 @@ int options_parse(struct options *o, int argc, char **argv)
         case O_QUIET:
             o->quiet = 1;
             break;
+        case O_REDIS: {
+            struct rs_endpoint ep;
+            if (rs_endpoint_parse(optarg, &ep, err, sizeof(err)) < 0) {
+                fprintf(stderr, "rstscope: invalid value '%s' for --redis (%s)\n", optarg, err);
+                return -1;
+            }
+            o->redis = optarg;
+            break;
+        }
+        case O_REDIS_USER: {
+            size_t n = strlen(optarg), ok = 0;
+            while (ok < n && optarg[ok] > ' ' && optarg[ok] < 127)
+                ok++;
+            if (n < 1 || n > 128 || ok != n) {
+                fprintf(stderr,
+                        "rstscope: invalid value '%s' for --redis-user (1..128 printable "
+                        "characters, no spaces)\n",
+                        optarg);
+                return -1;
+            }
+            o->redis_user = optarg;
+            redis_only = 1;
+            break;
+        }
+        case O_REDIS_PWFILE:
+            pwfile = optarg;
+            redis_only = 1;
+            break;
+        case O_SENSOR:
+            if (!rs_sensor_valid(optarg)) {
+                fprintf(stderr,
+                        "rstscope: invalid value '%s' for --sensor (expected 1..32 of "
+                        "A-Z a-z 0-9 . _ -)\n",
+                        optarg);
+                return -1;
+            }
+            snprintf(o->sensor, sizeof(o->sensor), "%s", optarg);
+            redis_only = 1;
+            break;
+        case O_INTERVAL:
+            if (parse_u32("interval", optarg, 1, 3600, &v) < 0)
+                return -1;
+            o->interval_s = v;
+            redis_only = 1;
+            break;
+        case O_RETENTION:
+            if (parse_u32("redis-retention", optarg, 60, 30 * 86400, &v) < 0)
+                return -1;
+            o->redis_retention_s = v;
+            redis_only = 1;
+            break;
         case 'h':
             options_usage(stdout);
             return 1;
@@ -177,5 +309,14 @@ int options_parse(struct options *o, int argc, char **argv)
         fprintf(stderr, "rstscope: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    if (redis_only && !o->redis) {
+        fprintf(stderr, "rstscope: --redis-user, --redis-password-file, --sensor, --interval and "
+                        "--redis-retention need --redis\n");
+        return -1;
+    }
+    if (o->redis && options_redis_secrets(o, pwfile) < 0)
+        return -1;
+    if (o->redis && !o->sensor[0])
+        options_default_sensor(o->sensor, sizeof(o->sensor));
     return 0;
 }

@@ -18,6 +18,13 @@ struct options {
     uint32_t idle_timeout_s;
     uint32_t status_interval_s; /* 0 = no status line */
     int quiet;                  /* no report on stdout */
+    /* Redis aggregator (docs/redis.md); off unless --redis is given */
+    const char *redis;          /* --redis HOST:PORT | [IPV6]:PORT | /unix/socket/path */
+    const char *redis_user;     /* --redis-user: ACL user */
+    const char *redis_password; /* from --redis-password-file or RSTSCOPE_REDIS_PASSWORD */
+    char sensor[33];            /* --sensor NAME, default: the host name */
+    uint32_t interval_s;        /* --interval S */
+    uint32_t redis_retention_s; /* --redis-retention S: age kept in the :ts stream */
 };
 
 /*

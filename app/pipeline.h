@@ -17,6 +17,8 @@
 
 #include "engine.h"
 
+struct aggregator;
+
 #define RS_MAX_WORKERS 64
 #define RS_MAX_PORTS   16
 #define RS_BURST       32
@@ -43,6 +45,7 @@ struct pipeline {
     unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
     struct rte_ring *events;                /* workers -> main; NULL without --events */
     struct rte_ring *flows;                 /* workers -> main; NULL without --flows */
+    struct aggregator *agg;                 /* Redis aggregator; NULL without --redis */
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
     volatile int dist_done;
     struct worker w[RS_MAX_WORKERS];

@@ -9,6 +9,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
+#include "aggregator.h"
 #include "pipeline.h"
 
 #define IDLE_POLLS_BEFORE_YIELD 256
@@ -35,6 +36,8 @@ void pipeline_event_sink(void *ctx, const struct rst_event *ev)
     struct worker *w = ctx;
     struct pipeline *p = g_pipe;
 
+    if (p->agg)
+        aggregator_on_event(p->agg, w->index, ev);
     if (!p->events)
         return;
     struct rst_event copy = *ev; /* the ring API takes a non-const pointer */
@@ -77,10 +80,12 @@ static inline const uint8_t *frame_headers(const struct rte_mbuf *m, uint8_t *bu
     return rte_pktmbuf_read(m, 0, *len, buf);
 }
 
-static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
+/* Returns the time of the burst's last packet (capture time in a replay). */
+static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
     struct pipeline *p = g_pipe;
     uint8_t copy[HEADER_COPY];
+    uint64_t ts = now;
 
     for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -88,7 +93,7 @@ static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, 
         struct rte_mbuf *m = pkts[i];
         if (i + PREFETCH_OFFSET < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
-        uint64_t ts = now;
+        ts = now;
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
             ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
         uint32_t len;
@@ -98,6 +103,7 @@ static void process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, 
             STAT_ADD(&w->stats, bytes, m->pkt_len - len);
     }
     rte_pktmbuf_free_bulk(pkts, n);
+    return ts;
 }
 
 int worker_main(void *arg)
@@ -106,6 +112,7 @@ int worker_main(void *arg)
     struct pipeline *p = g_pipe;
     struct rte_mbuf *pkts[RS_BURST];
     uint64_t hz = rte_get_tsc_hz(), tsc0 = rte_rdtsc(), wall0 = wall_now_us();
+    uint64_t last_ts = 0; /* time of the latest packet, for the aggregator's replay clock */
     unsigned idle = 0;
 
     for (;;) {
@@ -119,17 +126,19 @@ int worker_main(void *arg)
             unsigned n = rte_ring_sc_dequeue_burst(w->in, (void **)pkts, RS_BURST, NULL);
             got = (uint16_t)n;
             if (n)
-                process_burst(w, pkts, (uint16_t)n, now);
+                last_ts = process_burst(w, pkts, (uint16_t)n, now);
         } else {
             for (unsigned i = 0; i < p->n_ports; i++) {
                 uint16_t n = rte_eth_rx_burst(p->ports[i], w->queue, pkts, RS_BURST);
                 got += n;
                 if (n)
-                    process_burst(w, pkts, n, now);
+                    last_ts = process_burst(w, pkts, n, now);
             }
         }
         /* Replays keep capture time; live traffic also ages on the clock when idle. */
         engine_age(w->eng, p->replay ? 0 : now);
+        if (p->agg)
+            aggregator_worker_tick(p->agg, w->index, p->replay ? last_ts : now);
         if (got) {
             idle = 0;
             continue;
