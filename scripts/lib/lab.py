@@ -75,6 +75,9 @@ KERNEL_PATH = {
                                   "the client, seq = client snd_nxt + 2^30; the server ignores it",
     "out_of_window/server_spoof": "raw socket in the second router: RST+ACK purporting to come from the "
                                   "server, seq = server snd_nxt + 2^30; the client ignores it",
+    "out_of_window/in_window": "raw socket beside the client: RST+ACK purporting to come from the client, "
+                               "seq = client snd_nxt + 100 (in window, not exact); the server kernel "
+                               "answers with an RFC 5961 challenge ACK and keeps the connection",
     "idle_timeout": "firewall: conntrack entry expired (short nf_conntrack_tcp_timeout_established, "
                     "tcp_loose=0), next client packet INVALID -> REJECT --reject-with tcp-reset",
     "keepalive_timeout": "client kernel: keepalive probes unanswered (server host drops silently) -> "
@@ -171,7 +174,11 @@ class Lab:
         with self.cli:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(timeout)
-        s.bind((src or self.client_ip(), 0))
+        # Each connection gets its own client port, below the kernel's ephemeral range: the
+        # kernel may otherwise hand a reset connection's port to the next connect() to the
+        # same server (legitimate port reuse, but it would make two labels share a 4-tuple).
+        self.next_port = getattr(self, "next_port", 20000) + 1
+        s.bind((src or self.client_ip(), self.next_port))
         s.connect((dst, port))
         return s
 
@@ -599,7 +606,9 @@ class Lab:
         port = PORT["out_of_window"]
         ETH_P_ALL = 0x0003
         for i in range(n):
-            mode = ("client_spoof", "server_spoof")[i % 2]
+            # Far outside the window from either side, or in the window but not exact: then a
+            # Linux receiver sends an RFC 5961 challenge ACK and ignores the RST.
+            mode = ("client_spoof", "server_spoof", "in_window")[i % 3]
             with self.cli:
                 sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             try:
@@ -607,9 +616,9 @@ class Lab:
                 sniff.setblocking(False)
                 c = self.connect(SRV, port)
                 lip, lport = c.getsockname()
-                sender = "client" if mode == "client_spoof" else "server"
+                sender = "server" if mode == "server_spoof" else "client"
                 lab = self.label("out_of_window", mode, "out_of_window", (lip, lport), (SRV, port), sender,
-                                 None if mode == "client_spoof" else "middlebox")
+                                 "middlebox" if mode == "server_spoof" else None)
                 a = self.accept(SRV, port)
                 c.sendall(b"GET 1000\n")
                 S.readline(a)
@@ -633,9 +642,10 @@ class Lab:
                 if cli_nxt is None or srv_nxt is None:
                     lab["problems"].append("did not see the connection's sequence numbers")
                 else:
-                    if mode == "client_spoof":
+                    if mode in ("client_spoof", "in_window"):
+                        off = (1 << 30) if mode == "client_spoof" else 100
                         sniff.send(S.build_rst(macs[0], macs[1], lip, SRV, lport, port,
-                                               (cli_nxt + (1 << 30)) & 0xFFFFFFFF, srv_nxt))
+                                               (cli_nxt + off) & 0xFFFFFFFF, srv_nxt))
                     else:
                         with self.r2:
                             raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -938,7 +948,15 @@ class Lab:
                     last = rcv[-1][2]
                     sy = [x[2] for x in lst if fl(x) & 0x02 and x[1] != want]
                     ws = sy[0]["wscale"] if sy and sy[0]["wscale"] is not None else 0
-                    if S.seq_in_window(r["seq"], last["ack"], last["win"] << ws):
+                    inside = S.seq_in_window(r["seq"], last["ack"], last["win"] << ws)
+                    if lab["variant"] == "in_window":
+                        # RFC 5961: the receiver answers with a pure ACK at its RCV.NXT.
+                        chal = [x for x in after if x[1] != want and not x[2]["plen"]
+                                and fl(x) & 0x17 == 0x10]
+                        lab["challenge_ack"] = bool(chal)
+                        if not inside or not chal:
+                            prob.append("expected an in-window RST answered by a challenge ACK")
+                    elif inside:
                         prob.append("injected RST is inside the window")
 
     def signature(self, lab, lst, base_ttl):
