@@ -48,8 +48,7 @@ enum rst_evidence {
     EV_BOTH_WAYS = 1 << 6,        /* RSTs went to both ends at once */
     EV_CAPTURE_GAP = 1 << 7,      /* the flow had a capture gap: low confidence */
     EV_MIDSTREAM = 1 << 8,        /* handshake not seen: roles and windows guessed */
-    EV_FAST = 1 << 9,             /* the RST came faster than the sender's RTT allows */
-    EV_MAX_BIT = 10
+    EV_MAX_BIT = 9
 };
 
 /* Connection state, as the sensor sees it from both directions. */

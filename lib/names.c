@@ -45,7 +45,7 @@ static const char *const overload_names[OVL_MAX] = {
 
 static const char *const evidence_names[EV_MAX_BIT] = {
     "ttl_mismatch", "ipid_mismatch", "sender_continued", "challenge_ack", "corrected",
-    "duplicate",    "both_ways",     "capture_gap",      "midstream",     "fast",
+    "duplicate",    "both_ways",     "capture_gap",      "midstream",
 };
 
 static const char *const state_names[CS_MAX] = {
