@@ -32,9 +32,9 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
     fprintf(out, "  malformed      %12" PRIu64 "\n", s->malformed_total);
     fprintf(out, "  rst packets    %12" PRIu64 "\n", s->rst_packets);
     fprintf(out, "  reset events   %12" PRIu64 "\n\n", s->resets);
-    fprintf(out, "  %-16s %10s %7s  %s\n", "cause", "events", "share", "meaning");
+    fprintf(out, "  %-18s %8s %7s  %s\n", "cause", "events", "share", "meaning");
     for (int c = 0; c < CAUSE_MAX; c++)
-        fprintf(out, "  %-16s %10" PRIu64 " %6.1f%%  %s\n", cause_name(c), s->causes[c],
+        fprintf(out, "  %-18s %8" PRIu64 " %6.1f%%  %s\n", cause_name(c), s->causes[c],
                 pct(s->causes[c], s->resets), cause_meaning(c));
     fprintf(out,
             "\n  low-confidence events %" PRIu64 ", late RSTs %" PRIu64
@@ -42,7 +42,7 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
             s->low_confidence, s->late_rsts, s->duplicates, s->capture_gaps);
     fprintf(out, "\n  overload signals (not resets)\n");
     for (int o = 0; o < OVL_MAX; o++)
-        fprintf(out, "  %-16s %10" PRIu64 "\n", overload_name(o), s->overload[o]);
+        fprintf(out, "  %-18s %8" PRIu64 "\n", overload_name(o), s->overload[o]);
     int any = 0;
     for (int r = 1; r < MAL_MAX; r++) {
         if (!s->malformed[r])
