@@ -172,6 +172,7 @@ static void sum_stats(struct pipeline *p, struct engine_stats *acc)
     memset(acc, 0, sizeof(*acc));
     for (unsigned i = 0; i < p->n_workers; i++)
         stats_accumulate(acc, &p->w[i].stats);
+    stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
 }
 
 static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered)
@@ -315,6 +316,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         p->dist_lcore = lc;
         lc = rte_get_next_lcore(lc, 1, 0);
     }
+    cfg.mirror_seq_elsewhere = p->dist_lcore != RTE_MAX_LCORE;
     for (unsigned i = 0; i < nw; i++, lc = rte_get_next_lcore(lc, 1, 0)) {
         struct worker *w = &p->w[i];
         w->lcore = lc;
