@@ -27,6 +27,7 @@
 #include "aggregator.h"
 #include "capture_file.h"
 #include "options.h"
+#include "breakdown.h"
 #include "pipeline.h"
 #include "port.h"
 #include "report.h"
@@ -131,6 +132,8 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
 
 /* ---- event writer (main lcore) ---- */
 
+static struct breakdown g_breakdown; /* --subnet/--exclude, fed from the event ring */
+
 static uint64_t drain_events(struct pipeline *p, FILE *out)
 {
     struct rst_event ev[64];
@@ -140,11 +143,15 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
     if (!p->events)
         return 0;
     while ((n = rte_ring_sc_dequeue_burst_elem(p->events, ev, sizeof(ev[0]), 64, NULL)) > 0) {
-        for (unsigned i = 0; i < n; i++)
-            report_event_json(out, &ev[i]);
+        for (unsigned i = 0; i < n; i++) {
+            if (breakdown_active(g_breakdown.o) && breakdown_event(&g_breakdown, &ev[i]))
+                continue; /* excluded: counted apart, not written */
+            if (out)
+                report_event_json(out, &ev[i]);
+        }
         total += n;
     }
-    if (total)
+    if (total && out)
         fflush(out); /* a live run's file is read while it grows */
     return total;
 }
@@ -279,7 +286,8 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     if (bit < 0)
         p->ts_offset = -1;
 
-    if (o->events) {
+    g_breakdown.o = o;
+    if (o->events || breakdown_active(o)) {
         p->events = rte_ring_create_elem("rs_events", sizeof(struct rst_event), EVENT_RING_SIZE,
                                          rte_socket_id(), RING_F_SC_DEQ);
         if (!p->events) {
@@ -562,6 +570,8 @@ int main(int argc, char **argv)
 
     struct engine_stats total;
     sum_stats(p, &total);
+    if (breakdown_active(&opt))
+        breakdown_subtract(&g_breakdown, &total);
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
@@ -570,8 +580,10 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
-    if (!opt.quiet)
+    if (!opt.quiet) {
         report_text(stdout, &total, &ri);
+        breakdown_text(stdout, &g_breakdown);
+    }
 
     int status = 0;
     if (events_out && fclose(events_out) != 0) {
@@ -583,7 +595,18 @@ int main(int argc, char **argv)
         status = 1;
     }
     if (summary_out) {
-        if (report_summary_json(summary_out, &total, &ri) < 0 || fclose(summary_out) != 0) {
+        char *js = NULL;
+        size_t jl = 0;
+        FILE *m = open_memstream(&js, &jl);
+        int bad = !m || report_summary_json(m, &total, &ri) < 0;
+        if (m)
+            fclose(m);
+        if (!bad && breakdown_active(&opt))
+            bad = breakdown_summary(summary_out, js, jl, &g_breakdown) < 0;
+        else if (!bad)
+            bad = fwrite(js, 1, jl, summary_out) != jl;
+        free(js);
+        if (bad || fclose(summary_out) != 0) {
             fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.summary, strerror(errno));
             status = 1;
         }

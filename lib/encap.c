@@ -137,8 +137,8 @@ static enum pkt_kind gre(const uint8_t *data, uint32_t len, uint32_t off, int le
     if (len_unknown)
         return pp_malformed(out, MAL_ENCAP_BAD_LENGTH);
 
-    uint32_t hl = 4 + ((flags & GRE_C) ? 4 : 0) + ((flags & GRE_K) ? 4 : 0) +
-                  ((flags & GRE_S) ? 4 : 0);
+    uint32_t hl =
+        4 + ((flags & GRE_C) ? 4 : 0) + ((flags & GRE_K) ? 4 : 0) + ((flags & GRE_S) ? 4 : 0);
     if (len < off + hl)
         return pp_malformed(out, MAL_GRE_TRUNCATED);
     uint32_t key = 0, seq = 0;

@@ -78,8 +78,8 @@ enum layout {
 };
 
 static const char *const layout_names[L_MAX] = {
-    "gre_teb", "gre_teb_ck", "gre_ip", "erspan1", "erspan2", "erspan3",
-    "erspan3_o", "vxlan", "mpls_ip", "mpls_pw", "mpls_erspan",
+    "gre_teb",   "gre_teb_ck", "gre_ip",  "erspan1", "erspan2",     "erspan3",
+    "erspan3_o", "vxlan",      "mpls_ip", "mpls_pw", "mpls_erspan",
 };
 
 /* Tunnel header of layout l (after the outer IP header); returns its length. */
@@ -296,8 +296,8 @@ Test(encap, every_layout_gives_the_bare_packet)
                         }
                         assert_same_packet(&got, &bare, what);
                         const struct pkt_encap *e = &got.encap;
-                        cr_assert_eq(e->kind, expected_kind((enum layout)l), "%s: kind %s",
-                                     what, encap_kind_name(e->kind));
+                        cr_assert_eq(e->kind, expected_kind((enum layout)l), "%s: kind %s", what,
+                                     encap_kind_name(e->kind));
                         cr_assert_eq(e->layers, l == L_MPLS_ERSPAN ? 2 : 1, "%s", what);
                         /* With or without inner Ethernet, the inner IP header ends up
                          * ilen - lay.l3 bytes before the end. */
@@ -369,11 +369,16 @@ Test(encap, truncation_reasons)
         uint32_t cut;
         enum malformed_reason want;
     } c[] = {
-        {L_GRE_TEB, o4 + 3, MAL_GRE_TRUNCATED},        {L_GRE_TEB, o4 + 11, MAL_GRE_TRUNCATED},
-        {L_ERSPAN2, o4 + 8 + 7, MAL_ERSPAN_TRUNCATED}, {L_ERSPAN3, o4 + 8 + 11, MAL_ERSPAN_TRUNCATED},
-        {L_ERSPAN3_O, o4 + 20 + 7, MAL_ERSPAN_TRUNCATED}, {L_GRE_TEB, o4 + 12 + 13, MAL_L2_TRUNCATED},
-        {L_VXLAN, o4 + 15, MAL_UDP_TRUNCATED},         {L_MPLS_IP, 14 + 7, MAL_MPLS_TRUNCATED},
-        {L_MPLS_IP, 14 + 12, MAL_MPLS_TRUNCATED},      {L_MPLS_PW, 14 + 8 + 3, MAL_MPLS_TRUNCATED},
+        {L_GRE_TEB, o4 + 3, MAL_GRE_TRUNCATED},
+        {L_GRE_TEB, o4 + 11, MAL_GRE_TRUNCATED},
+        {L_ERSPAN2, o4 + 8 + 7, MAL_ERSPAN_TRUNCATED},
+        {L_ERSPAN3, o4 + 8 + 11, MAL_ERSPAN_TRUNCATED},
+        {L_ERSPAN3_O, o4 + 20 + 7, MAL_ERSPAN_TRUNCATED},
+        {L_GRE_TEB, o4 + 12 + 13, MAL_L2_TRUNCATED},
+        {L_VXLAN, o4 + 15, MAL_UDP_TRUNCATED},
+        {L_MPLS_IP, 14 + 7, MAL_MPLS_TRUNCATED},
+        {L_MPLS_IP, 14 + 12, MAL_MPLS_TRUNCATED},
+        {L_MPLS_PW, 14 + 8 + 3, MAL_MPLS_TRUNCATED},
         {L_MPLS_IP, 14 + 12 + 19, MAL_IPV4_TRUNCATED},
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -401,7 +406,7 @@ Test(encap, every_encap_malformed_reason)
 #define EXPECT(buf, n, reason, what)                                                               \
     do {                                                                                           \
         cr_assert_eq(parse_exact(buf, n, &pi), PKT_MALFORMED, what);                               \
-        cr_assert_eq(pi.malformed, reason, "%s: %s", what, malformed_name(pi.malformed));         \
+        cr_assert_eq(pi.malformed, reason, "%s: %s", what, malformed_name(pi.malformed));          \
         covered[reason]++;                                                                         \
     } while (0)
 
