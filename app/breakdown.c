@@ -28,8 +28,8 @@ void breakdown_subtract(const struct breakdown *b, struct engine_stats *total)
 {
     for (int c = 0; c < CAUSE_MAX; c++) {
         /* Live, an event can be lost on a full ring after being counted: never underflow. */
-        uint64_t x = b->excluded_causes[c] < total->causes[c] ? b->excluded_causes[c]
-                                                               : total->causes[c];
+        uint64_t x =
+            b->excluded_causes[c] < total->causes[c] ? b->excluded_causes[c] : total->causes[c];
         total->causes[c] -= x;
         total->resets -= x < total->resets ? x : total->resets;
     }

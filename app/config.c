@@ -8,7 +8,7 @@
 #include <strings.h>
 
 /* Sections are for the reader; only these exist, so a typo is an error, not silence. */
-static const char *const sections[] = {"capture", "analysis", "output", "redis", "telemetry",
+static const char *const sections[] = {"capture",   "analysis", "output",  "redis", "telemetry",
                                        "breakdown", "subnets",  "exclude", NULL};
 
 struct load {
@@ -74,8 +74,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return add(l, !strcmp(section, "subnets") ? "subnet" : "exclude", buf);
     }
     int arg = l->lookup(name);
-    if (arg < 0 || !strcmp(name, "config") || !strcmp(name, "help") ||
-        !strcmp(name, "version")) {
+    if (arg < 0 || !strcmp(name, "config") || !strcmp(name, "help") || !strcmp(name, "version")) {
         snprintf(l->err, sizeof(l->err), "unknown key '%s' in [%s]", name, section);
         return 0;
     }
@@ -110,7 +109,8 @@ int config_load(const char *path, config_lookup_fn lookup, struct config_args *a
         return 0;
     /* inih reports syntax errors (no '=', unterminated section, line too long) itself. */
     fprintf(stderr, "rstscope: %s:%d: %s\n", path, rc,
-            l.err[0] && l.err_line == rc ? l.err : "syntax error (expected [section] or key = value)");
+            l.err[0] && l.err_line == rc ? l.err
+                                         : "syntax error (expected [section] or key = value)");
     config_free(a);
     return -1;
 }

@@ -28,6 +28,7 @@
 #include "capture_file.h"
 #include "options.h"
 #include "breakdown.h"
+#include "prom.h"
 #include "pipeline.h"
 #include "port.h"
 #include "report.h"
@@ -133,6 +134,7 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
 /* ---- event writer (main lcore) ---- */
 
 static struct breakdown g_breakdown; /* --subnet/--exclude, fed from the event ring */
+static struct prom_origin g_origin;  /* --prom-file: events by origin and cause */
 
 static uint64_t drain_events(struct pipeline *p, FILE *out)
 {
@@ -146,6 +148,8 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
         for (unsigned i = 0; i < n; i++) {
             if (breakdown_active(g_breakdown.o) && breakdown_event(&g_breakdown, &ev[i]))
                 continue; /* excluded: counted apart, not written */
+            if (ev[i].origin < ORIGIN_MAX && ev[i].cause < CAUSE_MAX)
+                g_origin.n[ev[i].origin][ev[i].cause]++;
             if (out)
                 report_event_json(out, &ev[i]);
         }
@@ -180,6 +184,21 @@ static void sum_stats(struct pipeline *p, struct engine_stats *acc)
     for (unsigned i = 0; i < p->n_workers; i++)
         stats_accumulate(acc, &p->w[i].stats);
     stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
+}
+
+static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered);
+
+/* --prom-file during the run (the final one is written with the report). */
+static void write_prom(struct pipeline *p, const struct options *o, struct run_info *ri)
+{
+    struct engine_stats s;
+    uint64_t delivered;
+    sum_stats(p, &s);
+    if (breakdown_active(o))
+        breakdown_subtract(&g_breakdown, &s);
+    port_totals(p, ri, &delivered);
+    if (prom_write(o->prom_file, &s, ri, &g_origin) < 0)
+        fprintf(stderr, "rstscope: writing '%s' failed: %s\n", o->prom_file, strerror(errno));
 }
 
 static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered)
@@ -287,7 +306,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         p->ts_offset = -1;
 
     g_breakdown.o = o;
-    if (o->events || breakdown_active(o)) {
+    if (o->events || breakdown_active(o) || o->prom_file) {
         p->events = rte_ring_create_elem("rs_events", sizeof(struct rst_event), EVENT_RING_SIZE,
                                          rte_socket_id(), RING_F_SC_DEQ);
         if (!p->events) {
@@ -530,7 +549,7 @@ int main(int argc, char **argv)
     struct run_info ri;
     memset(&ri, 0, sizeof(ri));
     uint64_t last_pkts = 0, delivered = 0, last_delivered = 0;
-    double last_status = 0, last_progress = now_s();
+    double last_status = 0, last_progress = now_s(), last_prom = 0;
     for (;;) {
         ri.events_written += drain_events(p, events_out);
         ri.flows_written += drain_flows(p, flows_out);
@@ -555,6 +574,10 @@ int main(int argc, char **argv)
             }
         }
         double el = now_s() - t0;
+        if (opt.prom_file && el - last_prom >= opt.prom_interval_s) {
+            write_prom(p, &opt, &ri);
+            last_prom = el;
+        }
         if (opt.status_interval_s && el - last_status >= opt.status_interval_s) {
             status_line(p, &ri, el, total_frames, &last_pkts, &last_status);
             last_status = el;
@@ -580,6 +603,8 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
+    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin) < 0)
+        fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.prom_file, strerror(errno));
     if (!opt.quiet) {
         report_text(stdout, &total, &ri);
         breakdown_text(stdout, &g_breakdown);
