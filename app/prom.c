@@ -35,8 +35,8 @@ int prom_write(const char *path, const struct engine_stats *s, const struct run_
                 s->causes[c]);
     counter(f, "rstscope_overload_signals_total", "overload signals (not resets) by kind");
     for (int o = 0; o < OVL_MAX; o++)
-        fprintf(f, "rstscope_overload_signals_total{signal=\"%s\"} %" PRIu64 "\n",
-                overload_name(o), s->overload[o]);
+        fprintf(f, "rstscope_overload_signals_total{signal=\"%s\"} %" PRIu64 "\n", overload_name(o),
+                s->overload[o]);
     struct {
         const char *name, *help;
         uint64_t v;
@@ -59,11 +59,13 @@ int prom_write(const char *path, const struct engine_stats *s, const struct run_
         counter(f, plain[i].name, plain[i].help);
         fprintf(f, "%s %" PRIu64 "\n", plain[i].name, plain[i].v);
     }
-    fprintf(f, "# HELP rstscope_flows_active connections tracked now\n"
-               "# TYPE rstscope_flows_active gauge\nrstscope_flows_active %" PRIu64 "\n",
+    fprintf(f,
+            "# HELP rstscope_flows_active connections tracked now\n"
+            "# TYPE rstscope_flows_active gauge\nrstscope_flows_active %" PRIu64 "\n",
             s->flows_active);
-    fprintf(f, "# HELP rstscope_build_info version\n# TYPE rstscope_build_info gauge\n"
-               "rstscope_build_info{version=\"%s\"} 1\n",
+    fprintf(f,
+            "# HELP rstscope_build_info version\n# TYPE rstscope_build_info gauge\n"
+            "rstscope_build_info{version=\"%s\"} 1\n",
             RSTSCOPE_VERSION);
     int bad = ferror(f);
     bad |= fflush(f) != 0;
