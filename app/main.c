@@ -27,6 +27,8 @@
 #include "aggregator.h"
 #include "capture_file.h"
 #include "options.h"
+#include "breakdown.h"
+#include "prom.h"
 #include "pipeline.h"
 #include "port.h"
 #include "report.h"
@@ -131,6 +133,9 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
 
 /* ---- event writer (main lcore) ---- */
 
+static struct breakdown g_breakdown; /* --subnet/--exclude, fed from the event ring */
+static struct prom_origin g_origin;  /* --prom-file: events by origin and cause */
+
 static uint64_t drain_events(struct pipeline *p, FILE *out)
 {
     struct rst_event ev[64];
@@ -140,11 +145,17 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
     if (!p->events)
         return 0;
     while ((n = rte_ring_sc_dequeue_burst_elem(p->events, ev, sizeof(ev[0]), 64, NULL)) > 0) {
-        for (unsigned i = 0; i < n; i++)
-            report_event_json(out, &ev[i]);
+        for (unsigned i = 0; i < n; i++) {
+            if (breakdown_active(g_breakdown.o) && breakdown_event(&g_breakdown, &ev[i]))
+                continue; /* excluded: counted apart, not written */
+            if (ev[i].origin < ORIGIN_MAX && ev[i].cause < CAUSE_MAX)
+                g_origin.n[ev[i].origin][ev[i].cause]++;
+            if (out)
+                report_event_json(out, &ev[i]);
+        }
         total += n;
     }
-    if (total)
+    if (total && out)
         fflush(out); /* a live run's file is read while it grows */
     return total;
 }
@@ -172,6 +183,22 @@ static void sum_stats(struct pipeline *p, struct engine_stats *acc)
     memset(acc, 0, sizeof(*acc));
     for (unsigned i = 0; i < p->n_workers; i++)
         stats_accumulate(acc, &p->w[i].stats);
+    stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
+}
+
+static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered);
+
+/* --prom-file during the run (the final one is written with the report). */
+static void write_prom(struct pipeline *p, const struct options *o, struct run_info *ri)
+{
+    struct engine_stats s;
+    uint64_t delivered;
+    sum_stats(p, &s);
+    if (breakdown_active(o))
+        breakdown_subtract(&g_breakdown, &s);
+    port_totals(p, ri, &delivered);
+    if (prom_write(o->prom_file, &s, ri, &g_origin) < 0)
+        fprintf(stderr, "rstscope: writing '%s' failed: %s\n", o->prom_file, strerror(errno));
 }
 
 static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered)
@@ -278,7 +305,8 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     if (bit < 0)
         p->ts_offset = -1;
 
-    if (o->events) {
+    g_breakdown.o = o;
+    if (o->events || breakdown_active(o) || o->prom_file) {
         p->events = rte_ring_create_elem("rs_events", sizeof(struct rst_event), EVENT_RING_SIZE,
                                          rte_socket_id(), RING_F_SC_DEQ);
         if (!p->events) {
@@ -315,6 +343,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         p->dist_lcore = lc;
         lc = rte_get_next_lcore(lc, 1, 0);
     }
+    cfg.mirror_seq_elsewhere = p->dist_lcore != RTE_MAX_LCORE;
     for (unsigned i = 0; i < nw; i++, lc = rte_get_next_lcore(lc, 1, 0)) {
         struct worker *w = &p->w[i];
         w->lcore = lc;
@@ -520,7 +549,7 @@ int main(int argc, char **argv)
     struct run_info ri;
     memset(&ri, 0, sizeof(ri));
     uint64_t last_pkts = 0, delivered = 0, last_delivered = 0;
-    double last_status = 0, last_progress = now_s();
+    double last_status = 0, last_progress = now_s(), last_prom = 0;
     for (;;) {
         ri.events_written += drain_events(p, events_out);
         ri.flows_written += drain_flows(p, flows_out);
@@ -545,6 +574,10 @@ int main(int argc, char **argv)
             }
         }
         double el = now_s() - t0;
+        if (opt.prom_file && el - last_prom >= opt.prom_interval_s) {
+            write_prom(p, &opt, &ri);
+            last_prom = el;
+        }
         if (opt.status_interval_s && el - last_status >= opt.status_interval_s) {
             status_line(p, &ri, el, total_frames, &last_pkts, &last_status);
             last_status = el;
@@ -560,6 +593,8 @@ int main(int argc, char **argv)
 
     struct engine_stats total;
     sum_stats(p, &total);
+    if (breakdown_active(&opt))
+        breakdown_subtract(&g_breakdown, &total);
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
@@ -568,8 +603,12 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
-    if (!opt.quiet)
+    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin) < 0)
+        fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.prom_file, strerror(errno));
+    if (!opt.quiet) {
         report_text(stdout, &total, &ri);
+        breakdown_text(stdout, &g_breakdown);
+    }
 
     int status = 0;
     if (events_out && fclose(events_out) != 0) {
@@ -581,7 +620,18 @@ int main(int argc, char **argv)
         status = 1;
     }
     if (summary_out) {
-        if (report_summary_json(summary_out, &total, &ri) < 0 || fclose(summary_out) != 0) {
+        char *js = NULL;
+        size_t jl = 0;
+        FILE *m = open_memstream(&js, &jl);
+        int bad = !m || report_summary_json(m, &total, &ri) < 0;
+        if (m)
+            fclose(m);
+        if (!bad && breakdown_active(&opt))
+            bad = breakdown_summary(summary_out, js, jl, &g_breakdown) < 0;
+        else if (!bad)
+            bad = fwrite(js, 1, jl, summary_out) != jl;
+        free(js);
+        if (bad || fclose(summary_out) != 0) {
             fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.summary, strerror(errno));
             status = 1;
         }

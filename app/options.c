@@ -1,8 +1,10 @@
 #include "options.h"
 
+#include "config.h"
 #include "redis_conn.h"
 #include "redis_sink.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -52,6 +54,16 @@ void options_usage(FILE *out)
         "  --interval S           seconds per interval, 1..3600 (default 10)\n"
         "  --redis-retention S    age of the :ts stream's oldest entry, 60..2592000\n"
         "                         (default 86400)\n"
+        "\n"
+        "Operations (docs/deploy.md):\n"
+        "  --config FILE          read options from an INI file (conf/rstscope.conf documents\n"
+        "                         every key); the command line overrides it\n"
+        "  --check-config         validate the options and the file, then exit\n"
+        "  --subnet NAME=CIDR     count reset events per named subnet (repeatable)\n"
+        "  --exclude NAME=CIDR    count events touching this prefix apart, e.g. scanners and\n"
+        "                         health checkers (repeatable)\n"
+        "  --prom-file PATH       node-exporter textfile with the counters, rewritten\n"
+        "                         atomically every --prom-interval S (default 10)\n"
         "  -h, --help             this text\n"
         "  -V, --version          version\n"
         "\n"
@@ -62,6 +74,68 @@ void options_usage(FILE *out)
         RSTSCOPE_VERSION);
 }
 
+/* Where the argument being parsed came from: the command line, or a --config file's line.
+ * Errors start with it, so a bad value in the file names the file and the line. */
+static const char *cfg_path;
+static const struct config_args *cfg_args;
+static int cfg_first, cfg_arg; /* file arguments are argv[cfg_first .. cfg_first + n) */
+
+static void err_start(void)
+{
+    int i = cfg_arg - cfg_first;
+    if (cfg_args && i >= 0 && i < cfg_args->n)
+        fprintf(stderr, "rstscope: %s:%d: ", cfg_path, cfg_args->line[i]);
+    else
+        fprintf(stderr, "rstscope: ");
+}
+
+int opt_net_match(const struct opt_net *n, const uint8_t addr[16])
+{
+    unsigned full = n->plen / 8, rest = n->plen % 8;
+    if (memcmp(n->addr, addr, full) != 0)
+        return 0;
+    return rest == 0 || ((n->addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/* NAME=CIDR (IPv4 or IPv6; no /len = one host). */
+static int parse_net(const char *opt, const char *s, struct opt_net *n)
+{
+    char buf[128];
+    const char *eq = strchr(s, '=');
+    snprintf(buf, sizeof(buf), "%s", eq ? eq + 1 : "");
+    char *slash = strchr(buf, '/');
+    unsigned long plen = 0;
+    int fam = strchr(buf, ':') ? 6 : 4, ok = eq && eq > s && (size_t)(eq - s) < sizeof(n->name);
+    if (slash) {
+        char *end;
+        *slash = '\0';
+        errno = 0;
+        plen = strtoul(slash + 1, &end, 10);
+        ok = ok && *end == '\0' && slash[1] && plen <= (fam == 4 ? 32u : 128u);
+    } else {
+        plen = fam == 4 ? 32 : 128;
+    }
+    memset(n, 0, sizeof(*n));
+    if (ok && fam == 4) {
+        n->addr[10] = n->addr[11] = 0xff;
+        ok = inet_pton(AF_INET, buf, n->addr + 12) == 1;
+        plen += 96;
+    } else if (ok) {
+        ok = inet_pton(AF_INET6, buf, n->addr) == 1;
+    }
+    if (!ok) {
+        err_start();
+        fprintf(stderr, "invalid value '%s' for --%s (expected NAME=ADDRESS[/LEN])\n", s, opt);
+        return -1;
+    }
+    memcpy(n->name, s, (size_t)(eq - s));
+    n->plen = (uint8_t)plen;
+    /* Host bits set below the prefix would never match: clear them. */
+    for (unsigned b = n->plen; b < 128; b++)
+        n->addr[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
+    return 0;
+}
+
 /* Whole-string unsigned parse with bounds; names the option in the error. */
 static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -69,8 +143,9 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
-        fprintf(stderr, "rstscope: invalid value '%s' for --%s (expected an integer %u..%u)\n", s,
-                opt, min, max);
+        err_start();
+        fprintf(stderr, "invalid value '%s' for --%s (expected an integer %u..%u)\n", s, opt, min,
+                max);
         return -1;
     }
     *out = (uint32_t)v;
@@ -84,7 +159,8 @@ static int options_redis_secrets(struct options *o, const char *pwfile)
     if (pwfile) {
         FILE *f = fopen(pwfile, "r");
         if (!f) {
-            fprintf(stderr, "rstscope: invalid value '%s' for --redis-password-file (%s)\n", pwfile,
+            err_start();
+            fprintf(stderr, "invalid value '%s' for --redis-password-file (%s)\n", pwfile,
                     strerror(errno));
             return -1;
         }
@@ -103,7 +179,8 @@ static int options_redis_secrets(struct options *o, const char *pwfile)
         o->redis_password = getenv("RSTSCOPE_REDIS_PASSWORD");
     }
     if (o->redis_user && !o->redis_password) {
-        fprintf(stderr, "rstscope: --redis-user needs a password (--redis-password-file or "
+        err_start();
+        fprintf(stderr, "--redis-user needs a password (--redis-password-file or "
                         "RSTSCOPE_REDIS_PASSWORD)\n");
         return -1;
     }
@@ -123,52 +200,74 @@ static void options_default_sensor(char *buf, size_t len)
     snprintf(buf, len, "%s", host);
 }
 
-int options_parse(struct options *o, int argc, char **argv)
+enum {
+    O_PCAP = 256,
+    O_SUMMARY,
+    O_EVENTS,
+    O_FLOWS,
+    O_WORKERS,
+    O_MAXFLOWS,
+    O_FOLD,
+    O_IDLE_THRESHOLD,
+    O_TTL_TOL,
+    O_IDLE,
+    O_STATUS,
+    O_QUIET,
+    O_REDIS,
+    O_REDIS_USER,
+    O_REDIS_PWFILE,
+    O_SENSOR,
+    O_INTERVAL,
+    O_RETENTION,
+    O_CONFIG,
+    O_CHECK_CONFIG,
+    O_PROM_FILE,
+    O_PROM_INTERVAL,
+    O_SUBNET,
+    O_EXCLUDE,
+};
+static const struct option longopts[] = {
+    {"pcap", required_argument, NULL, O_PCAP},
+    {"summary", required_argument, NULL, O_SUMMARY},
+    {"events", required_argument, NULL, O_EVENTS},
+    {"flows", required_argument, NULL, O_FLOWS},
+    {"workers", required_argument, NULL, O_WORKERS},
+    {"max-flows", required_argument, NULL, O_MAXFLOWS},
+    {"rst-hold-ms", required_argument, NULL, O_FOLD},
+    {"rst-fold-ms", required_argument, NULL, O_FOLD}, /* its name before 0.2 */
+    {"idle-threshold", required_argument, NULL, O_IDLE_THRESHOLD},
+    {"ttl-tolerance", required_argument, NULL, O_TTL_TOL},
+    {"idle-timeout", required_argument, NULL, O_IDLE},
+    {"status-interval", required_argument, NULL, O_STATUS},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"redis", required_argument, NULL, O_REDIS},
+    {"redis-user", required_argument, NULL, O_REDIS_USER},
+    {"redis-password-file", required_argument, NULL, O_REDIS_PWFILE},
+    {"sensor", required_argument, NULL, O_SENSOR},
+    {"interval", required_argument, NULL, O_INTERVAL},
+    {"redis-retention", required_argument, NULL, O_RETENTION},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"check-config", no_argument, NULL, O_CHECK_CONFIG},
+    {"prom-file", required_argument, NULL, O_PROM_FILE},
+    {"prom-interval", required_argument, NULL, O_PROM_INTERVAL},
+    {"subnet", required_argument, NULL, O_SUBNET},
+    {"exclude", required_argument, NULL, O_EXCLUDE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* For config.c: 1 = the option takes a value, 0 = a switch, -1 = no such option. */
+static int option_lookup(const char *name)
 {
-    enum {
-        O_PCAP = 256,
-        O_SUMMARY,
-        O_EVENTS,
-        O_FLOWS,
-        O_WORKERS,
-        O_MAXFLOWS,
-        O_FOLD,
-        O_IDLE_THRESHOLD,
-        O_TTL_TOL,
-        O_IDLE,
-        O_STATUS,
-        O_QUIET,
-        O_REDIS,
-        O_REDIS_USER,
-        O_REDIS_PWFILE,
-        O_SENSOR,
-        O_INTERVAL,
-        O_RETENTION
-    };
-    static const struct option longopts[] = {
-        {"pcap", required_argument, NULL, O_PCAP},
-        {"summary", required_argument, NULL, O_SUMMARY},
-        {"events", required_argument, NULL, O_EVENTS},
-        {"flows", required_argument, NULL, O_FLOWS},
-        {"workers", required_argument, NULL, O_WORKERS},
-        {"max-flows", required_argument, NULL, O_MAXFLOWS},
-        {"rst-hold-ms", required_argument, NULL, O_FOLD},
-        {"rst-fold-ms", required_argument, NULL, O_FOLD}, /* its name before 0.2 */
-        {"idle-threshold", required_argument, NULL, O_IDLE_THRESHOLD},
-        {"ttl-tolerance", required_argument, NULL, O_TTL_TOL},
-        {"idle-timeout", required_argument, NULL, O_IDLE},
-        {"status-interval", required_argument, NULL, O_STATUS},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"redis", required_argument, NULL, O_REDIS},
-        {"redis-user", required_argument, NULL, O_REDIS_USER},
-        {"redis-password-file", required_argument, NULL, O_REDIS_PWFILE},
-        {"sensor", required_argument, NULL, O_SENSOR},
-        {"interval", required_argument, NULL, O_INTERVAL},
-        {"redis-retention", required_argument, NULL, O_RETENTION},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
+    for (const struct option *lo = longopts; lo->name; lo++)
+        if (!strcmp(lo->name, name))
+            return lo->has_arg == required_argument;
+    return -1;
+}
+
+static int parse_argv(struct options *o, int argc, char **argv)
+{
     uint32_t v;
     const char *pwfile = NULL;
     int redis_only = 0; /* a Redis option was given: it needs --redis */
@@ -182,14 +281,47 @@ int options_parse(struct options *o, int argc, char **argv)
     o->idle_threshold_s = 240;
     o->idle_timeout_s = 3600;
     o->status_interval_s = 5;
+    o->prom_interval_s = 10;
 
     optind = 1;
     opterr = 0;
     for (;;) {
-        int c = getopt_long(argc, argv, ":hV", longopts, NULL);
+        /* '+': no permutation, so an argument's index still names its file line. */
+        int c = getopt_long(argc, argv, "+:hV", longopts, NULL);
         if (c == -1)
             break;
+        cfg_arg = optind - 1;
         switch (c) {
+        case O_CONFIG: /* merged before parsing (options_parse) */
+            o->config = optarg;
+            break;
+        case O_CHECK_CONFIG:
+            o->check_config = 1;
+            break;
+        case O_PROM_FILE:
+            o->prom_file = optarg;
+            break;
+        case O_PROM_INTERVAL:
+            if (parse_u32("prom-interval", optarg, 1, 3600, &v) < 0)
+                return -1;
+            o->prom_interval_s = v;
+            break;
+        case O_SUBNET:
+        case O_EXCLUDE: {
+            int sn = c == O_SUBNET;
+            int *n = sn ? &o->n_subnets : &o->n_excludes;
+            if (*n >= OPT_MAX_NETS) {
+                err_start();
+                fprintf(stderr, "more than %d --%s entries\n", OPT_MAX_NETS,
+                        sn ? "subnet" : "exclude");
+                return -1;
+            }
+            if (parse_net(sn ? "subnet" : "exclude", optarg,
+                          sn ? &o->subnets[*n] : &o->excludes[*n]) < 0)
+                return -1;
+            (*n)++;
+            break;
+        }
         case O_PCAP:
             o->pcap = optarg;
             break;
@@ -243,7 +375,8 @@ int options_parse(struct options *o, int argc, char **argv)
         case O_REDIS: {
             struct rs_endpoint ep;
             if (rs_endpoint_parse(optarg, &ep, err, sizeof(err)) < 0) {
-                fprintf(stderr, "rstscope: invalid value '%s' for --redis (%s)\n", optarg, err);
+                err_start();
+                fprintf(stderr, "invalid value '%s' for --redis (%s)\n", optarg, err);
                 return -1;
             }
             o->redis = optarg;
@@ -254,8 +387,9 @@ int options_parse(struct options *o, int argc, char **argv)
             while (ok < n && optarg[ok] > ' ' && optarg[ok] < 127)
                 ok++;
             if (n < 1 || n > 128 || ok != n) {
+                err_start();
                 fprintf(stderr,
-                        "rstscope: invalid value '%s' for --redis-user (1..128 printable "
+                        "invalid value '%s' for --redis-user (1..128 printable "
                         "characters, no spaces)\n",
                         optarg);
                 return -1;
@@ -270,8 +404,9 @@ int options_parse(struct options *o, int argc, char **argv)
             break;
         case O_SENSOR:
             if (!rs_sensor_valid(optarg)) {
+                err_start();
                 fprintf(stderr,
-                        "rstscope: invalid value '%s' for --sensor (expected 1..32 of "
+                        "invalid value '%s' for --sensor (expected 1..32 of "
                         "A-Z a-z 0-9 . _ -)\n",
                         optarg);
                 return -1;
@@ -298,19 +433,23 @@ int options_parse(struct options *o, int argc, char **argv)
             printf("rstscope %s\n", RSTSCOPE_VERSION);
             return 1;
         case ':':
-            fprintf(stderr, "rstscope: option '%s' needs a value (see --help)\n", argv[optind - 1]);
+            err_start();
+            fprintf(stderr, "option '%s' needs a value (see --help)\n", argv[optind - 1]);
             return -1;
         default:
-            fprintf(stderr, "rstscope: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            err_start();
+            fprintf(stderr, "unknown option '%s' (see --help)\n", argv[optind - 1]);
             return -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "rstscope: unexpected argument '%s' (see --help)\n", argv[optind]);
+        err_start();
+        fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
     if (redis_only && !o->redis) {
-        fprintf(stderr, "rstscope: --redis-user, --redis-password-file, --sensor, --interval and "
+        err_start();
+        fprintf(stderr, "--redis-user, --redis-password-file, --sensor, --interval and "
                         "--redis-retention need --redis\n");
         return -1;
     }
@@ -318,5 +457,48 @@ int options_parse(struct options *o, int argc, char **argv)
         return -1;
     if (o->redis && !o->sensor[0])
         options_default_sensor(o->sensor, sizeof(o->sensor));
+    if (o->check_config) {
+        printf("rstscope: configuration OK%s%s\n", o->config ? ": " : "",
+               o->config ? o->config : "");
+        return 1;
+    }
     return 0;
+}
+
+int options_parse(struct options *o, int argc, char **argv)
+{
+    static struct config_args fa; /* the options point into it: lives as long as they do */
+    static char *merged[CONFIG_MAX_ARGS + 1024];
+    const char *path = NULL;
+
+    cfg_args = NULL;
+    cfg_path = NULL;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+    }
+    if (!path)
+        return parse_argv(o, argc, argv);
+    config_free(&fa);
+    if (config_load(path, option_lookup, &fa) < 0)
+        return -1;
+    if ((size_t)argc + (size_t)fa.n >= sizeof(merged) / sizeof(merged[0])) {
+        fprintf(stderr, "rstscope: too many arguments\n");
+        return -1;
+    }
+    /* The file first, then the command line: for an option given in both, the command
+     * line's value is parsed last and wins. */
+    int n = 0;
+    merged[n++] = argv[0];
+    for (int i = 0; i < fa.n; i++)
+        merged[n++] = fa.argv[i];
+    for (int i = 1; i < argc; i++)
+        merged[n++] = argv[i];
+    merged[n] = NULL;
+    cfg_path = path;
+    cfg_args = &fa;
+    cfg_first = 1;
+    return parse_argv(o, n, merged);
 }

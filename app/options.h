@@ -5,6 +5,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define OPT_MAX_NETS 64
+
+/* A named prefix; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d/96+len) like packet addresses. */
+struct opt_net {
+    char name[33];
+    uint8_t addr[16];
+    uint8_t plen; /* 0..128, in the mapped space */
+};
+
+/* Does addr (IPv4-mapped for IPv4) fall in n? */
+int opt_net_match(const struct opt_net *n, const uint8_t addr[16]);
+
 struct options {
     const char *pcap;          /* --pcap FILE: replay through net_pcap */
     const char *summary;       /* --summary FILE */
@@ -25,6 +37,15 @@ struct options {
     char sensor[33];            /* --sensor NAME, default: the host name */
     uint32_t interval_s;        /* --interval S */
     uint32_t redis_retention_s; /* --redis-retention S: age kept in the :ts stream */
+    /* Operations (issue 7) */
+    const char *config;    /* --config FILE (already merged into the options) */
+    int check_config;      /* --check-config: validate and exit */
+    const char *prom_file; /* --prom-file PATH: node-exporter textfile, rewritten each interval */
+    uint32_t prom_interval_s; /* --prom-interval S */
+    int n_subnets;            /* --subnet NAME=CIDR: per-subnet breakdown */
+    struct opt_net subnets[OPT_MAX_NETS];
+    int n_excludes; /* --exclude NAME=CIDR: scanners, health checkers counted apart */
+    struct opt_net excludes[OPT_MAX_NETS];
 };
 
 /*

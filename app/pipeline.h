@@ -49,6 +49,9 @@ struct pipeline {
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
     volatile int dist_done;
     struct worker w[RS_MAX_WORKERS];
+    /* Mirror loss seen by the distributor (it alone sees every copy of a GRE session). */
+    struct engine_stats dist_stats;
+    struct mirror_seq dist_mseq;
 };
 
 extern volatile int force_quit; /* SIGINT/SIGTERM: stop and report */

@@ -183,7 +183,10 @@ int distributor_main(void *arg)
                 uint32_t len, h = 0;
                 const uint8_t *data = frame_headers(m, copy, &len);
                 /* Same canonical key as the flow table: both directions meet on one worker. */
-                if (pkt_parse_link(data, len, p->link, &pi) == PKT_TCP) {
+                enum pkt_kind kind = pkt_parse_link(data, len, p->link, &pi);
+                if (pi.encap.has_seq)
+                    mirror_seq_account(&p->dist_stats, &p->dist_mseq, &pi.encap);
+                if (kind == PKT_TCP) {
                     struct flow_key key;
                     int d;
                     flow_key_make(&pi, &key, &d);

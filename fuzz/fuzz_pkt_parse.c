@@ -52,9 +52,12 @@ NO_COV static void check_opts(const struct pkt_info *p)
     }
 }
 
-/* Where the IP header starts for this link type (the parser reports the VLAN depth). */
+/* Where the IP header starts for this link type (the parser reports the VLAN depth). Inside
+ * a tunnel only the parser knows: its l3_off is checked against this for bare frames. */
 static size_t l3_offset(int link, const struct pkt_info *p)
 {
+    if (p->encap.layers)
+        return p->encap.l3_off;
     switch (link) {
     case LINK_ETHERNET:
         return 14 + 4 * (size_t)p->vlan_depth;
@@ -74,7 +77,8 @@ static size_t l3_offset(int link, const struct pkt_info *p)
 static int ipv4_tso(const uint8_t *data, size_t len, int link, const struct pkt_info *p)
 {
     size_t l3 = l3_offset(link, p);
-    return p->family == 4 && len >= l3 + 4 && rd16(data + l3 + 2) == 0;
+    /* Inside a tunnel a total length of 0 is malformed, never a TSO segment. */
+    return p->encap.layers == 0 && p->family == 4 && len >= l3 + 4 && rd16(data + l3 + 2) == 0;
 }
 
 /* Checks that need the frame: the IP length, read here without the parser's help. */
@@ -83,8 +87,9 @@ NO_COV static void check_tcp_lengths(const uint8_t *data, size_t len, int link,
 {
     size_t l3 = l3_offset(link, p);
 
-    if (link == LINK_ETHERNET || link == LINK_LINUX_SLL) {
-        /* The ethertype before the IP header names the IP version. */
+    CHECK(p->encap.l3_off == l3);
+    if ((link == LINK_ETHERNET || link == LINK_LINUX_SLL) && p->encap.kind != ENC_MPLS) {
+        /* The ethertype (or GRE protocol) before the IP header names the IP version. */
         CHECK(len >= l3);
         CHECK(rd16(data + l3 - 2) == (p->family == 4 ? 0x0800 : 0x86dd));
     }
@@ -130,8 +135,19 @@ NO_COV static void check_info(const uint8_t *data, size_t len, int link, enum pk
     CHECK(k >= PKT_TCP && k <= PKT_MALFORMED);
     CHECK(p->malformed < MAL_MAX);
     CHECK(p->vlan_depth <= PKT_MAX_VLANS);
-    if (link != LINK_ETHERNET && link != LINK_LINUX_SLL)
+    if (link != LINK_ETHERNET && link != LINK_LINUX_SLL && p->encap.layers == 0)
         CHECK(p->vlan_depth == 0); /* no inline tags on the other link types */
+    /* Tunnels: bounded, consistent, and absent unless a tunnel was removed. */
+    const struct pkt_encap *e = &p->encap;
+    CHECK(e->layers <= PKT_MAX_ENCAP && e->kind < ENC_KIND_MAX && e->has_seq <= 1);
+    CHECK((e->layers == 0) == (e->kind == ENC_NONE));
+    CHECK(e->outer_family == 0 || e->outer_family == 4 || e->outer_family == 6);
+    CHECK(e->outer_vlan <= 0x0fff && e->erspan_vlan <= 0x0fff);
+    if (!e->has_seq)
+        CHECK(e->seq == 0);
+    if (e->layers == 0)
+        CHECK(e->outer_family == 0 && e->outer_vlan == 0 && e->id == 0 && !e->has_seq);
+    CHECK(e->l3_off <= len);
     CHECK(p->vlan <= 0x0fff);
     if (p->vlan_depth == 0)
         CHECK(p->vlan == 0);

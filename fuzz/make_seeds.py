@@ -193,6 +193,34 @@ def synthetic_frames():
     }
 
 
+def encap_frames():
+    """Mirror tunnels (tests/integration/wrap_pcap.py builds them) around a TCP frame, and
+    broken variants of each, so the fuzzer starts inside every tunnel parser."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests',
+                                    'integration'))
+    import wrap_pcap as w
+    inner = eth(ipv4(tcp_hdr(seq=1001, ack=5001, flags=0x14, win=0)), vlans=((0x8100, 7),))
+    inner6 = eth(ipv6(tcp_hdr(opts=SYN_OPTS)), et=0x86dd)
+
+    class A:
+        outer6, outer_vlans, session = False, 0, 42
+    a6 = A()
+    a6.outer6, a6.outer_vlans = True, 2
+    out = {}
+    for layout in ('gre', 'erspan1', 'erspan2', 'erspan3', 'vxlan', 'mpls-ip', 'mpls-pw',
+                   'mpls-erspan'):
+        f = w.wrap(layout, inner, 7, A, 0)
+        out[f'encap-{layout}'] = f
+        out[f'encap-{layout}-v6'] = w.wrap(layout, inner6, 8, a6, 0)
+        out[f'encap-{layout}-cut'] = f[:len(f) - len(inner) + 10]
+    # GRE in GRE in GRE (the depth limit is 3)
+    f = inner
+    for _ in range(3):
+        f = w.wrap('gre', f, 1, A, 0)
+    out['encap-gre-x3'] = f
+    return out
+
+
 # ---- fuzz_engine encodings ----
 
 class Clock:
@@ -313,6 +341,8 @@ def main():
             f.write(blob)
 
     for name, frame in synthetic_frames().items():
+        write(pp_dir, name, frame)
+    for name, frame in encap_frames().items():
         write(pp_dir, name, frame)
     for name, blob in structured_scenarios().items():
         write(en_dir, name, blob)

@@ -86,5 +86,6 @@ const char *conn_state_name(int s);
 const char *origin_name(int o);
 const char *seq_check_name(int s);
 const char *malformed_name(int r);
+const char *encap_kind_name(int k); /* enum pkt_encap_kind */
 
 #endif

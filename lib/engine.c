@@ -511,6 +511,8 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
         STAT_INC(e->stats, ipv4);
     else if (p.family == 6)
         STAT_INC(e->stats, ipv6);
+    if (p.encap.layers)
+        mirror_account(e->stats, e->cfg.mirror_seq_elsewhere ? NULL : &e->mseq, &p.encap);
     switch (kind) {
     case PKT_TCP:
         if (p.malformed)

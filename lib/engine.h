@@ -10,6 +10,7 @@
 
 #include "flow_table.h"
 #include "host_table.h"
+#include "mirror_seq.h"
 #include "rst_classify.h"
 #include "zeek_conn.h"
 #include "stats.h"
@@ -65,11 +66,13 @@ struct engine_config {
     uint32_t host_entries;         /* per-host baseline cache size (0 = no host baselines) */
     uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
     uint64_t established_timeout_us;
-    uint64_t closed_timeout_us; /* closed or reset connections linger this long */
-    uint32_t age_budget;        /* flows examined per engine_age() call */
-    uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's on the same
-                                   flow (0: mirrored copies are removed first); +1 across flows */
-    int link;                   /* enum pkt_link of the frames: Ethernet unless a capture says */
+    uint64_t closed_timeout_us;   /* closed or reset connections linger this long */
+    uint32_t age_budget;          /* flows examined per engine_age() call */
+    uint8_t ttl_tolerance;        /* hops a RST's TTL may differ from its sender's on the same
+                                     flow (0: mirrored copies are removed first); +1 across flows */
+    int link;                     /* enum pkt_link of the frames: Ethernet unless a capture says */
+    uint8_t mirror_seq_elsewhere; /* GRE sequence numbers are accounted before the engine (a
+                                     distributor that sees every copy of a session) */
     struct classify_cfg classify;
 };
 
@@ -89,6 +92,7 @@ struct engine {
     struct zeek_conn *zk; /* per flow index, only with a flow sink */
     uint64_t now_us;      /* latest time seen (monotonic) */
     uint8_t id;
+    struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };
 
 /* stats must outlive the engine; sink may be NULL. Returns NULL on allocation failure. */

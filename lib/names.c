@@ -86,7 +86,28 @@ static const char *const malformed_names[MAL_MAX] = {
     [MAL_TCP_TRUNCATED] = "tcp_truncated",
     [MAL_TCP_BAD_DATA_OFFSET] = "tcp_bad_data_offset",
     [MAL_TCP_BAD_OPTION] = "tcp_bad_option",
+    [MAL_GRE_TRUNCATED] = "gre_truncated",
+    [MAL_GRE_BAD_HEADER] = "gre_bad_header",
+    [MAL_ERSPAN_TRUNCATED] = "erspan_truncated",
+    [MAL_ERSPAN_BAD_VERSION] = "erspan_bad_version",
+    [MAL_UDP_TRUNCATED] = "udp_truncated",
+    [MAL_VXLAN_BAD_FLAGS] = "vxlan_bad_flags",
+    [MAL_MPLS_TRUNCATED] = "mpls_truncated",
+    [MAL_MPLS_TOO_DEEP] = "mpls_too_deep",
+    [MAL_ENCAP_TOO_DEEP] = "encap_too_deep",
+    [MAL_ENCAP_BAD_LENGTH] = "encap_bad_length",
 };
+
+static const char *const encap_names[ENC_KIND_MAX] = {
+    [ENC_NONE] = "none",       [ENC_GRE] = "gre",         [ENC_ERSPAN1] = "erspan1",
+    [ENC_ERSPAN2] = "erspan2", [ENC_ERSPAN3] = "erspan3", [ENC_VXLAN] = "vxlan",
+    [ENC_MPLS] = "mpls",
+};
+
+const char *encap_kind_name(int k)
+{
+    return NAME_OF(encap_names, k);
+}
 
 const char *cause_name(int c)
 {

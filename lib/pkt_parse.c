@@ -2,25 +2,24 @@
 
 #include <string.h>
 
+#include "pkt_parse_int.h"
+
 #define ETH_HLEN           14
 #define ETHERTYPE_IPV4     0x0800
 #define ETHERTYPE_IPV6     0x86dd
 #define ETHERTYPE_VLAN     0x8100
 #define ETHERTYPE_QINQ     0x88a8
 #define ETHERTYPE_QINQ_OLD 0x9100
+#define ETHERTYPE_MPLS     0x8847
+#define ETHERTYPE_MPLS_MC  0x8848
 #define IPPROTO_TCP_       6
+#define IPPROTO_UDP_       17
+#define IPPROTO_GRE_       47
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
+#define rd16 pp_rd16
+#define rd32 pp_rd32
 
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static enum pkt_kind malformed(struct pkt_info *out, enum malformed_reason r)
+enum pkt_kind pp_malformed(struct pkt_info *out, enum malformed_reason r)
 {
     out->malformed = (uint8_t)r;
     return PKT_MALFORMED;
@@ -83,12 +82,12 @@ static enum pkt_kind parse_tcp(const uint8_t *p, uint32_t avail, uint32_t l4len,
                                struct pkt_info *out)
 {
     if (avail < 20 || l4len < 20)
-        return malformed(out, MAL_TCP_TRUNCATED);
+        return pp_malformed(out, MAL_TCP_TRUNCATED);
     uint32_t doff = (uint32_t)(p[12] >> 4) * 4;
     if (doff < 20 || doff > l4len)
-        return malformed(out, MAL_TCP_BAD_DATA_OFFSET);
+        return pp_malformed(out, MAL_TCP_BAD_DATA_OFFSET);
     if (doff > avail)
-        return malformed(out, MAL_TCP_TRUNCATED);
+        return pp_malformed(out, MAL_TCP_TRUNCATED);
     out->sport = rd16(p);
     out->dport = rd16(p + 2);
     out->seq = rd32(p + 4);
@@ -104,24 +103,33 @@ static enum pkt_kind parse_tcp(const uint8_t *p, uint32_t avail, uint32_t l4len,
     return PKT_TCP;
 }
 
-static enum pkt_kind parse_ipv4(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+static enum pkt_kind parse_ipv4(const uint8_t *data, uint32_t len, uint32_t off,
+                                struct pkt_info *out)
 {
+    const uint8_t *p = data + off;
+    uint32_t avail = len - off;
+
+    out->encap.l3_off = off;
     if (avail < 20)
-        return malformed(out, MAL_IPV4_TRUNCATED);
+        return pp_malformed(out, MAL_IPV4_TRUNCATED);
     if ((p[0] >> 4) != 4)
-        return malformed(out, MAL_IPV4_BAD_VERSION);
+        return pp_malformed(out, MAL_IPV4_BAD_VERSION);
     uint32_t ihl = (uint32_t)(p[0] & 0x0f) * 4;
     if (ihl < 20)
-        return malformed(out, MAL_IPV4_BAD_HEADER_LEN);
+        return pp_malformed(out, MAL_IPV4_BAD_HEADER_LEN);
     if (ihl > avail)
-        return malformed(out, MAL_IPV4_TRUNCATED);
+        return pp_malformed(out, MAL_IPV4_TRUNCATED);
     uint32_t total = rd16(p + 2);
+    int tso = total == 0;
     /* Captures taken on a host with TCP segmentation offload hold super-segments whose
-     * length field the kernel leaves 0: the frame's length is the only length there is. */
-    if (total == 0)
+     * length field the kernel leaves 0: the frame's length is the only length there is.
+     * A switch mirrors wire frames, so inside a tunnel a 0 is simply wrong. */
+    if (tso && out->encap.layers)
+        return pp_malformed(out, MAL_IPV4_BAD_TOTAL_LEN);
+    if (tso)
         total = avail;
     if (total < ihl)
-        return malformed(out, MAL_IPV4_BAD_TOTAL_LEN);
+        return pp_malformed(out, MAL_IPV4_BAD_TOTAL_LEN);
     /* total > avail is a snaplen-cut capture, not an error: headers are checked below. */
     uint16_t frag = rd16(p + 6);
     out->family = 4;
@@ -136,20 +144,30 @@ static enum pkt_kind parse_ipv4(const uint8_t *p, uint32_t avail, struct pkt_inf
     memcpy(out->dst + 12, p + 16, 4);
     if (frag & 0x3fff) /* MF or offset */
         return PKT_FRAGMENT;
+    if (p[9] == IPPROTO_GRE_ || p[9] == IPPROTO_UDP_) {
+        /* A tunnel's payload ends with the outer datagram, not with the frame. */
+        uint32_t end = off + (total < avail ? total : avail);
+        return encap_ip_payload(data, end, off + ihl, p[9], tso, out);
+    }
     if (p[9] != IPPROTO_TCP_)
         return PKT_NON_TCP;
     return parse_tcp(p + ihl, avail - ihl, total - ihl, out);
 }
 
-static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+static enum pkt_kind parse_ipv6(const uint8_t *data, uint32_t len, uint32_t l3,
+                                struct pkt_info *out)
 {
+    const uint8_t *p = data + l3;
+    uint32_t avail = len - l3;
+
+    out->encap.l3_off = l3;
     if (avail < 40)
-        return malformed(out, MAL_IPV6_TRUNCATED);
+        return pp_malformed(out, MAL_IPV6_TRUNCATED);
     if ((p[0] >> 4) != 6)
-        return malformed(out, MAL_IPV6_BAD_VERSION);
+        return pp_malformed(out, MAL_IPV6_BAD_VERSION);
     uint32_t plen = rd16(p + 4);
     if (plen == 0) /* jumbograms (RFC 2675) are not seen on Ethernet mirrors */
-        return malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
+        return pp_malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
     out->family = 6;
     out->ttl = p[7];
     out->df = 1;
@@ -165,8 +183,14 @@ static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_inf
         switch (nh) {
         case IPPROTO_TCP_:
             if (off > avail)
-                return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+                return pp_malformed(out, MAL_IPV6_EXT_TRUNCATED);
             return parse_tcp(p + off, avail - off, left, out);
+        case IPPROTO_GRE_:
+        case IPPROTO_UDP_:
+            if (off > avail)
+                return pp_malformed(out, MAL_IPV6_EXT_TRUNCATED);
+            return encap_ip_payload(data, l3 + off + (left < avail - off ? left : avail - off),
+                                    l3 + off, nh, 0, out);
         case 0:  /* hop-by-hop */
         case 43: /* routing */
         case 60: /* destination options */
@@ -177,9 +201,9 @@ static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_inf
             return PKT_NON_TCP;
         }
         if (n >= PKT_MAX_IP6_EXT)
-            return malformed(out, MAL_IPV6_EXT_TOO_DEEP);
+            return pp_malformed(out, MAL_IPV6_EXT_TOO_DEEP);
         if (avail < off + 8 || left < 8)
-            return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+            return pp_malformed(out, MAL_IPV6_EXT_TRUNCATED);
         const uint8_t *e = p + off;
         if (nh == 44) {
             uint16_t fo = rd16(e + 2);
@@ -192,25 +216,23 @@ static enum pkt_kind parse_ipv6(const uint8_t *p, uint32_t avail, struct pkt_inf
             hl = ((uint32_t)e[1] + 1) * 8;
         }
         if (hl > left)
-            return malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
+            return pp_malformed(out, MAL_IPV6_BAD_PAYLOAD_LEN);
         if (avail < off + hl)
-            return malformed(out, MAL_IPV6_EXT_TRUNCATED);
+            return pp_malformed(out, MAL_IPV6_EXT_TRUNCATED);
         nh = e[0];
         off += hl;
         left -= hl;
     }
 }
 
-/* From the ethertype at data[off - 2]: VLAN tags, then IPv4/IPv6. */
-static enum pkt_kind parse_ethertype(const uint8_t *data, uint32_t len, uint32_t off,
-                                     struct pkt_info *out)
+enum pkt_kind pp_ethertype(const uint8_t *data, uint32_t len, uint32_t off, uint16_t et,
+                           struct pkt_info *out)
 {
-    uint16_t et = rd16(data + off - 2);
     while (et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ || et == ETHERTYPE_QINQ_OLD) {
         if (out->vlan_depth >= PKT_MAX_VLANS)
-            return malformed(out, MAL_VLAN_TOO_DEEP);
+            return pp_malformed(out, MAL_VLAN_TOO_DEEP);
         if (len < off + 4)
-            return malformed(out, MAL_VLAN_TRUNCATED);
+            return pp_malformed(out, MAL_VLAN_TRUNCATED);
         if (out->vlan_depth == 0)
             out->vlan = rd16(data + off) & 0x0fff;
         out->vlan_depth++;
@@ -218,21 +240,30 @@ static enum pkt_kind parse_ethertype(const uint8_t *data, uint32_t len, uint32_t
         off += 4;
     }
     if (et == ETHERTYPE_IPV4)
-        return parse_ipv4(data + off, len - off, out);
+        return parse_ipv4(data, len, off, out);
     if (et == ETHERTYPE_IPV6)
-        return parse_ipv6(data + off, len - off, out);
+        return parse_ipv6(data, len, off, out);
+    if (et == ETHERTYPE_MPLS || et == ETHERTYPE_MPLS_MC)
+        return encap_mpls(data, len, off, out);
     return PKT_NON_IP;
 }
 
-/* Headerless IP (raw, loopback after its family word): the version nibble decides. */
-static enum pkt_kind parse_ip_any(const uint8_t *p, uint32_t avail, struct pkt_info *out)
+enum pkt_kind pp_ethernet(const uint8_t *data, uint32_t len, uint32_t off, struct pkt_info *out)
 {
-    if (avail < 1)
-        return malformed(out, MAL_L2_TRUNCATED);
-    if ((p[0] >> 4) == 4)
-        return parse_ipv4(p, avail, out);
-    if ((p[0] >> 4) == 6)
-        return parse_ipv6(p, avail, out);
+    if (len < off + ETH_HLEN)
+        return pp_malformed(out, MAL_L2_TRUNCATED);
+    return pp_ethertype(data, len, off + ETH_HLEN, rd16(data + off + 12), out);
+}
+
+/* Headerless IP (raw, loopback after its family word): the version nibble decides. */
+enum pkt_kind pp_ip_any(const uint8_t *data, uint32_t len, uint32_t off, struct pkt_info *out)
+{
+    if (len < off + 1)
+        return pp_malformed(out, MAL_L2_TRUNCATED);
+    if ((data[off] >> 4) == 4)
+        return parse_ipv4(data, len, off, out);
+    if ((data[off] >> 4) == 6)
+        return parse_ipv6(data, len, off, out);
     return PKT_NON_IP;
 }
 
@@ -240,9 +271,7 @@ enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
 {
     memset(out, 0, sizeof(*out));
     out->opt.wscale = 0xff;
-    if (len < ETH_HLEN)
-        return malformed(out, MAL_L2_TRUNCATED);
-    return parse_ethertype(data, len, ETH_HLEN, out);
+    return pp_ethernet(data, len, 0, out);
 }
 
 int pkt_link_supported(int link)
@@ -274,26 +303,26 @@ enum pkt_kind pkt_parse_link(const uint8_t *data, uint32_t len, int link, struct
         out->opt.wscale = 0xff;
         hl = link == LINK_RAW ? 0 : 4;
         if (len < hl)
-            return malformed(out, MAL_L2_TRUNCATED);
-        return parse_ip_any(data + hl, len - hl, out);
+            return pp_malformed(out, MAL_L2_TRUNCATED);
+        return pp_ip_any(data, len, hl, out);
     case LINK_LINUX_SLL:  /* protocol (ethertype) in the last 2 of 16 bytes */
     case LINK_LINUX_SLL2: /* protocol in the first 2 of 20 bytes */
         memset(out, 0, sizeof(*out));
         out->opt.wscale = 0xff;
         hl = link == LINK_LINUX_SLL ? 16 : 20;
         if (len < hl)
-            return malformed(out, MAL_L2_TRUNCATED);
+            return pp_malformed(out, MAL_L2_TRUNCATED);
         if (link == LINK_LINUX_SLL2) {
             /* The ethertype leads the header, far from the payload; VLAN tags are not
              * inline in SLL2. */
             uint16_t et = rd16(data);
             if (et == ETHERTYPE_IPV4)
-                return parse_ipv4(data + hl, len - hl, out);
+                return parse_ipv4(data, len, hl, out);
             if (et == ETHERTYPE_IPV6)
-                return parse_ipv6(data + hl, len - hl, out);
+                return parse_ipv6(data, len, hl, out);
             return PKT_NON_IP;
         }
-        return parse_ethertype(data, len, hl, out);
+        return pp_ethertype(data, len, hl, rd16(data + hl - 2), out);
     default:
         memset(out, 0, sizeof(*out));
         out->opt.wscale = 0xff;

@@ -23,6 +23,9 @@
 
 #define PKT_MAX_VLANS   4 /* deeper tag stacks are rejected as malformed */
 #define PKT_MAX_IP6_EXT 8
+#define PKT_MAX_ENCAP   3 /* tunnels inside tunnels, e.g. MPLS -> GRE -> ERSPAN */
+#define PKT_MAX_MPLS    8 /* labels in one stack */
+#define PKT_VXLAN_PORT  4789
 
 enum pkt_kind {
     PKT_TCP = 0,   /* a TCP segment, all fields of pkt_info valid */
@@ -50,6 +53,17 @@ enum malformed_reason {
     MAL_TCP_TRUNCATED,
     MAL_TCP_BAD_DATA_OFFSET,
     MAL_TCP_BAD_OPTION, /* counted, but the segment is still tracked (as Linux does) */
+    /* Mirror encapsulations (lib/encap.c) */
+    MAL_GRE_TRUNCATED,
+    MAL_GRE_BAD_HEADER, /* version/reserved bits, routing present */
+    MAL_ERSPAN_TRUNCATED,
+    MAL_ERSPAN_BAD_VERSION,
+    MAL_UDP_TRUNCATED, /* a VXLAN carrier */
+    MAL_VXLAN_BAD_FLAGS,
+    MAL_MPLS_TRUNCATED,
+    MAL_MPLS_TOO_DEEP,
+    MAL_ENCAP_TOO_DEEP,
+    MAL_ENCAP_BAD_LENGTH, /* outer IPv4 total length 0, or a UDP length that lies */
     MAL_MAX
 };
 
@@ -60,6 +74,31 @@ struct tcp_opts {
     uint8_t has_ts;  /* timestamps option seen */
     uint32_t tsval;
     uint32_t tsecr;
+};
+
+/* What the mirror tunnel looked like (all zero for a frame mirrored locally). */
+enum pkt_encap_kind {
+    ENC_NONE = 0,
+    ENC_GRE,     /* GRE carrying Ethernet (0x6558) or IP */
+    ENC_ERSPAN1, /* GRE 0x88be without a sequence number */
+    ENC_ERSPAN2, /* GRE 0x88be, sequence number, 8-byte ERSPAN header */
+    ENC_ERSPAN3, /* GRE 0x22eb, 12-byte (+8 platform) ERSPAN header */
+    ENC_VXLAN,   /* UDP 4789 */
+    ENC_MPLS,    /* label stack, then IP or a control word and Ethernet (pseudowire) */
+    ENC_KIND_MAX
+};
+
+struct pkt_encap {
+    uint8_t layers;        /* tunnel layers removed, 0 = mirrored locally */
+    uint8_t kind;          /* enum pkt_encap_kind of the innermost tunnel */
+    uint8_t has_seq;       /* a GRE sequence number was present (mirror loss accounting) */
+    uint8_t outer_family;  /* of the innermost tunnel's outer IP header (0: MPLS only) */
+    uint8_t outer_src[16]; /* the mirroring device (IPv4-mapped) */
+    uint32_t seq;          /* GRE sequence number */
+    uint32_t id;           /* ERSPAN session id, VXLAN VNI or GRE key: a mirror session */
+    uint16_t outer_vlan;   /* outermost VLAN of the carrier frame, 0 when untagged */
+    uint16_t erspan_vlan;  /* ERSPAN header's VLAN field (the original frame's, if stripped) */
+    uint32_t l3_off;       /* offset of the analysed (innermost) IP header in the frame */
 };
 
 /* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d) so one key type serves both. */
@@ -81,6 +120,9 @@ struct pkt_info {
     uint32_t ack;
     uint32_t payload_len; /* from the IP length, so snaplen-truncated captures still count */
     struct tcp_opts opt;
+    /* Tunnels the frame arrived in. vlan/vlan_depth and every field above describe the
+     * innermost (mirrored) frame, exactly as if it had been captured locally. */
+    struct pkt_encap encap;
 };
 
 /* Link-layer header types (tcpdump.org LINKTYPE_* numbers) a capture may carry. */

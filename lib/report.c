@@ -51,6 +51,19 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
             fprintf(out, "\n  malformed by reason\n");
         fprintf(out, "  %-24s %10" PRIu64 "\n", malformed_name(r), s->malformed[r]);
     }
+    uint64_t tunnelled = 0;
+    for (int k = 1; k < ENC_KIND_MAX; k++)
+        tunnelled += s->encap[k];
+    if (tunnelled) {
+        fprintf(out, "\n  mirror tunnels  ");
+        for (int k = 1; k < ENC_KIND_MAX; k++)
+            if (s->encap[k])
+                fprintf(out, " %s %" PRIu64, encap_kind_name(k), s->encap[k]);
+        fprintf(out,
+                "\n  mirror loss     %" PRIu64 " copies missing (sequence gaps), %" PRIu64
+                " late, %" PRIu64 " restarts, %" PRIu64 " untracked\n",
+                s->mirror_lost, s->mirror_late, s->mirror_restarts, s->mirror_untracked);
+    }
     fprintf(out,
             "\n  flows          created %" PRIu64 ", expired %" PRIu64 ", evicted %" PRIu64
             ", dropped (table full) %" PRIu64 "\n",
@@ -86,6 +99,13 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
     fputs("},\"malformed\":{", out);
     for (int r = 1; r < MAL_MAX; r++)
         fprintf(out, "%s\"%s\":%" PRIu64, r > 1 ? "," : "", malformed_name(r), s->malformed[r]);
+    fputs("},\"encap\":{", out);
+    for (int k = 1; k < ENC_KIND_MAX; k++)
+        fprintf(out, "%s\"%s\":%" PRIu64, k > 1 ? "," : "", encap_kind_name(k), s->encap[k]);
+    fprintf(out,
+            "},\"mirror\":{\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"restarts\":%" PRIu64
+            ",\"untracked\":%" PRIu64,
+            s->mirror_lost, s->mirror_late, s->mirror_restarts, s->mirror_untracked);
     fprintf(out,
             "},\"flows\":{\"created\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64
             ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 "},",

@@ -40,6 +40,12 @@ struct engine_stats {
     uint64_t flows_active;
     uint64_t flow_records_dropped; /* --flows records lost on a full ring (live only) */
     uint64_t events_dropped;       /* event records lost on a full event ring (counts are not) */
+    /* Mirror tunnels (lib/encap.c, lib/mirror_seq.c) */
+    uint64_t encap[ENC_KIND_MAX]; /* frames by innermost tunnel kind ([ENC_NONE]: unused) */
+    uint64_t mirror_lost;         /* copies missing from GRE/ERSPAN sequence numbers */
+    uint64_t mirror_late;         /* copies older than the last one (reordered, duplicated) */
+    uint64_t mirror_restarts;     /* sequence jumps too large to be loss: session restarted */
+    uint64_t mirror_untracked;    /* sequenced copies of sessions beyond the tracking table */
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)

@@ -56,4 +56,20 @@ if "${EVAL[@]}"; then
 else
     bad "lab: classification below target (table above)"
 fi
+
+# The lab capture as an ERSPAN III feed (IPv6 carrier) and an MPLS pseudowire: the same
+# events and per-cause counts as the bare capture (tests/integration/wrap_pcap.py).
+for layout in erspan3 mpls-pw; do
+    python3 "$RS_SRCDIR/tests/integration/wrap_pcap.py" "$layout" "$LAB/lab.pcap" \
+        "$TMP/lab.$layout.pcap" --outer6 >/dev/null
+    if "$RSTSCOPE" --pcap "$TMP/lab.$layout.pcap" --quiet --status-interval 0 \
+        --events "$TMP/ev.$layout.jsonl" --summary "$TMP/s.$layout.json" "${OPTS[@]}" \
+        2>"$TMP/rs.$layout.err" &&
+        python3 "$RS_SRCDIR/tests/integration/compare_runs.py" "$TMP/s.json" "$TMP/ev.jsonl" \
+            "$TMP/s.$layout.json" "$TMP/ev.$layout.jsonl" --lost 0; then
+        ok "lab capture wrapped in $layout: same counts and events"
+    else
+        bad "lab capture wrapped in $layout differs (or rstscope failed: $(tail -2 "$TMP/rs.$layout.err"))"
+    fi
+done
 finish

@@ -1,0 +1,36 @@
+/*
+ * NOC breakdowns of reset events (--subnet, --exclude): per named subnet and per cause, and
+ * events touching an exclusion list (scanners, health checkers) counted apart. Main thread
+ * only, fed from the event ring (slow path): workers never see the lists.
+ */
+#ifndef RS_BREAKDOWN_H
+#define RS_BREAKDOWN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cause.h"
+#include "engine.h"
+#include "options.h"
+
+struct breakdown {
+    const struct options *o;
+    uint64_t subnet[OPT_MAX_NETS][CAUSE_MAX];   /* client or server in the subnet */
+    uint64_t excluded[OPT_MAX_NETS][CAUSE_MAX]; /* by the first list that matched */
+    uint64_t excluded_causes[CAUSE_MAX];
+};
+
+static inline int breakdown_active(const struct options *o)
+{
+    return o->n_subnets > 0 || o->n_excludes > 0;
+}
+
+/* Count ev; returns 1 when it touches an exclusion list (then it is not written out). */
+int breakdown_event(struct breakdown *b, const struct rst_event *ev);
+/* Take the excluded events out of the totals (they are reported apart). */
+void breakdown_subtract(const struct breakdown *b, struct engine_stats *total);
+/* The summary JSON object json (ending "}\n") with a "breakdown" member added, to out. */
+int breakdown_summary(FILE *out, const char *json, size_t len, const struct breakdown *b);
+void breakdown_text(FILE *out, const struct breakdown *b);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * --prom-file PATH: the counters in Prometheus' text exposition format for node-exporter's
+ * textfile collector. Written to PATH.tmp and renamed over PATH, so a scrape never reads a
+ * half-written file (rename is atomic within one file system). Main thread only, every
+ * --prom-interval seconds and at exit: never on a polling core.
+ */
+#ifndef RS_PROM_H
+#define RS_PROM_H
+
+#include <stdint.h>
+
+#include "cause.h"
+#include "report.h"
+
+/* Reset events by origin and cause, counted by the main thread from the event ring. */
+struct prom_origin {
+    uint64_t n[ORIGIN_MAX][CAUSE_MAX];
+};
+
+/* Returns 0, or -1 with errno set (the old file stays as it was). */
+int prom_write(const char *path, const struct engine_stats *s, const struct run_info *ri,
+               const struct prom_origin *po);
+
+#endif
