@@ -25,9 +25,13 @@
  * rs_sink_flush() then keeps it queued: nothing is counted as written that was not sent. */
 #define CMDS_MAX (8 + 3 * RS_TOP_DIMS + RECORDS_PER_FLUSH + EVENTS_CAP_MAX)
 
+/* What the sensor could not see travels with what it saw, so a dashboard never reads "no
+ * resets" where the truth is "blind": drops (NIC missed, no mbuf, distributor ring), event
+ * records lost, new connections not tracked (table_full), connections evicted early and
+ * connections with capture gaps (their resets are low_confidence). */
 static const char *extra_names[RS_EXTRA] = {
-    "resets", "low_confidence", "packets",        "tcp_packets", "rst_packets",
-    "syn",    "drops",          "events_dropped",
+    "resets", "low_confidence", "packets",    "tcp_packets", "rst_packets",  "syn",
+    "drops",  "events_dropped", "table_full", "evicted",     "capture_gaps",
 };
 
 int rs_field_count(void)
@@ -59,6 +63,9 @@ void rs_fields_from_stats(const struct engine_stats *s, uint64_t drops, uint64_t
     x[5] = s->syn;
     x[6] = drops;
     x[7] = s->events_dropped;
+    x[8] = s->flows_dropped;
+    x[9] = s->flows_evicted;
+    x[10] = s->capture_gaps;
 }
 
 const char *rs_top_name(int dim)

@@ -6,7 +6,8 @@
 #      connection dropped while half-open entries can be evicted, created == expired + evicted;
 #   2. the same with the table 80% established: drops stay rare, conversations still right;
 #   3. peak RSS bounded: 4x more flood packets add no memory (a fixed-size table);
-#   4. RST flood to random tuples (500000 RSTs, 1 s Redis intervals over 200 s of capture):
+#   4. capture loss (ACKs for data never seen): those resets and only those low_confidence;
+#   5. RST flood to random tuples (500000 RSTs, 1 s Redis intervals over 200 s of capture):
 #      every RST counted as no_flow, the conversations' far RSTs as out_of_window, exact
 #      counts in the summary and in Redis :tot, the Redis events stream stays capped (about
 #      10000 entries) with the rest counted as events_unsampled, every event and interval
@@ -104,7 +105,41 @@ else
     bad "quarter flood: rstscope failed: $(tail -3 "$TMP/err")"
 fi
 
-# 4. RST flood into Redis.
+# 4. Capture loss: on half of 40 conversations the server's data segment is missing but the
+#    client ACKs it. Those resets (and only those) are low_confidence; capture_gaps counts them.
+python3 "$IT/gen_flood.py" gap "$TMP/gap.pcap" 0 40 5 >"$TMP/gap.truth"
+if "$RSTSCOPE" --pcap "$TMP/gap.pcap" --status-interval 0 --summary "$TMP/gap.sum" \
+    --events "$TMP/gap.ev" >"$TMP/gap.out" 2>"$TMP/err"; then
+    if python3 - "$TMP/gap.truth" "$TMP/gap.sum" "$TMP/gap.ev" <<'PY'; then
+import json, sys
+truth, g = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ev = {e["client_port"]: e for e in map(json.loads, open(sys.argv[3]))}
+gapped = {truth["conversations"][i]["client_port"] for i in truth["gapped"]}
+errs = []
+for c in truth["conversations"]:
+    e = ev.get(c["client_port"])
+    want = c["client_port"] in gapped
+    if not e or e["cause"] != "client_abort" or e["low_confidence"] != want or \
+            ("capture_gap" in e["evidence"]) != want:
+        errs.append("%d: %s (want low_confidence %s)" % (c["client_port"], e, want))
+if g["capture_gaps"] != len(gapped) or g["low_confidence"] != len(gapped):
+    errs.append("capture_gaps %d, low_confidence %d, want %d" % (g["capture_gaps"],
+                                                                 g["low_confidence"], len(gapped)))
+print("\n".join("  " + e for e in errs[:10]))
+sys.exit(1 if errs else 0)
+PY
+        ok "capture gaps: the 20 gapped resets are low_confidence, the 20 others are not"
+    else
+        bad "capture gaps: see above"
+    fi
+    grep -q "low-confidence events 20, .* flows with capture gaps 20" "$TMP/gap.out" &&
+        ok "report shows low-confidence events and capture gaps" ||
+        bad "report: $(grep -i confidence "$TMP/gap.out")"
+else
+    bad "capture gaps: rstscope failed: $(tail -3 "$TMP/err")"
+fi
+
+# 5. RST flood into Redis.
 command -v redis-server >/dev/null || { echo "SKIP: RST flood into Redis (no redis-server)"; finish; exit; }
 . "$IT/redis_common.sh"
 PORT=$(free_port)
