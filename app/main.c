@@ -452,12 +452,26 @@ static int start_aggregator(struct pipeline *p, const struct options *o,
     return 0;
 }
 
+/* Output files this run created; a start-up failure removes them again, so a run that never
+ * started leaves no empty summary or events file that looks like "nothing happened". */
+static const char *created_outputs[3];
+static unsigned n_created_outputs;
+
 static FILE *open_output(const char *path, const char *what)
 {
+    int existed = access(path, F_OK) == 0;
     FILE *f = fopen(path, "w");
     if (!f)
         fprintf(stderr, "rstscope: cannot write %s file '%s': %s\n", what, path, strerror(errno));
+    else if (!existed && n_created_outputs < 3)
+        created_outputs[n_created_outputs++] = path;
     return f;
+}
+
+static void discard_outputs(void)
+{
+    for (unsigned i = 0; i < n_created_outputs; i++)
+        unlink(created_outputs[i]);
 }
 
 int main(int argc, char **argv)
@@ -502,14 +516,13 @@ int main(int argc, char **argv)
         return 2;
     }
     FILE *events_out = NULL, *summary_out = NULL, *flows_out = NULL;
-    if (opt.events && !(events_out = open_output(opt.events, "events")))
+    if ((opt.events && !(events_out = open_output(opt.events, "events"))) ||
+        (opt.flows && !(flows_out = open_output(opt.flows, "flows"))) ||
+        (opt.summary && !(summary_out = open_output(opt.summary, "summary"))) ||
+        runtime_dir_setup() < 0) {
+        discard_outputs();
         return 1;
-    if (opt.flows && !(flows_out = open_output(opt.flows, "flows")))
-        return 1;
-    if (opt.summary && !(summary_out = open_output(opt.summary, "summary")))
-        return 1;
-    if (runtime_dir_setup() < 0)
-        return 1;
+    }
 
     struct eal_args ea;
     int eal_argc;
@@ -533,6 +546,7 @@ int main(int argc, char **argv)
     if (rte_eal_init(eal_argc, eal_argv) < 0) {
         fprintf(stderr, "rstscope: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
         runtime_dir_cleanup();
+        discard_outputs();
         return 1;
     }
     static struct pipeline pipe_storage;
@@ -543,6 +557,7 @@ int main(int argc, char **argv)
     if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
+        discard_outputs();
         return 1;
     }
     if (!opt.quiet)
