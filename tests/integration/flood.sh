@@ -170,8 +170,9 @@ if int(tot["resets"]) != summ["resets"]:
     errs.append("tot resets %s != %d" % (tot["resets"], summ["resets"]))
 written, unsampled = int(meta["events_written"]), int(meta["events_unsampled"])
 # MAXLEN ~ 10000 trims whole stream nodes (100 entries each by default). A replay samples
-# 256 events per flush (about 1 s of wall time), so this one stays below the cap.
-if xlen > 10000 + 200 or xlen != written:
+# 256 events per flush (about 1 s of wall time): at the CI scale the stream stays below the
+# cap, with RS_FLOOD_SCALE=5 it reaches it.
+if xlen != written if written <= 10000 else not 10000 <= xlen <= 10000 + 200:
     errs.append("events stream length %d, %d written" % (xlen, written))
 if written + unsampled != summ["resets"] or unsampled == 0:
     errs.append("events_written %d + events_unsampled %d != resets %d" % (written, unsampled,
