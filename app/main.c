@@ -3,6 +3,7 @@
  * The main lcore never handles packets: it detects the end of a replay, writes events,
  * prints status, and reports once the workers have flushed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,12 +70,43 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/*
+ * A run that died without cleaning up (SIGKILL, a crash, or the second signal's _exit) leaves
+ * its private directory behind. The name holds the owner's PID, so at start every
+ * rstscope.<pid>.* directory of ours whose process is gone is removed: crashes never pile up
+ * state, and a live owner (or a reused PID) only means the directory is left alone.
+ */
+static void runtime_dir_clean_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(de->d_name, "rstscope.", 9) != 0)
+            continue;
+        long pid = strtol(de->d_name + 9, &end, 10);
+        if (end == de->d_name + 9 || *end != '.' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to judge */
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
+            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(d);
+}
+
 static int runtime_dir_setup(void)
 {
     if (getenv("RUNTIME_DIRECTORY"))
         return 0; /* systemd or the caller chose one */
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(runtime_dir, sizeof(runtime_dir), "%s/rstscope.XXXXXX", tmp);
+    runtime_dir_clean_stale(tmp);
+    snprintf(runtime_dir, sizeof(runtime_dir), "%s/rstscope.%d.XXXXXX", tmp, (int)getpid());
     if (!mkdtemp(runtime_dir)) {
         fprintf(stderr, "rstscope: cannot create a runtime directory under %s: %s\n", tmp,
                 strerror(errno));
@@ -232,6 +265,13 @@ static void status_line(struct pipeline *p, struct run_info *ri, double elapsed,
             " resets %" PRIu64 " flows %" PRIu64 " drops %" PRIu64,
             elapsed, s.packets, rate, s.tcp_packets, s.rst_packets, s.resets, s.flows_active,
             ri->rx_missed + ri->rx_nombuf + ri->ring_drops + s.flows_dropped);
+    /* What could not be seen, by kind, next to what was: a quiet line must mean quiet
+     * traffic, not a blind sensor. */
+    fprintf(stderr,
+            " (nic %" PRIu64 " nombuf %" PRIu64 " ring %" PRIu64 " table-full %" PRIu64
+            ") evicted %" PRIu64 " gaps %" PRIu64 " low-conf %" PRIu64 " ev-lost %" PRIu64,
+            ri->rx_missed, ri->rx_nombuf, ri->ring_drops, s.flows_dropped, s.flows_evicted,
+            s.capture_gaps, s.low_confidence, s.events_dropped);
     if (total_frames) {
         double done = 100.0 * (double)delivered / (double)total_frames;
         double eta = rate > 0 ? (double)(total_frames - delivered) / rate : 0;
@@ -441,12 +481,26 @@ static int start_aggregator(struct pipeline *p, const struct options *o,
     return 0;
 }
 
+/* Output files this run created; a start-up failure removes them again, so a run that never
+ * started leaves no empty summary or events file that looks like "nothing happened". */
+static const char *created_outputs[3];
+static unsigned n_created_outputs;
+
 static FILE *open_output(const char *path, const char *what)
 {
+    int existed = access(path, F_OK) == 0;
     FILE *f = fopen(path, "w");
     if (!f)
         fprintf(stderr, "rstscope: cannot write %s file '%s': %s\n", what, path, strerror(errno));
+    else if (!existed && n_created_outputs < 3)
+        created_outputs[n_created_outputs++] = path;
     return f;
+}
+
+static void discard_outputs(void)
+{
+    for (unsigned i = 0; i < n_created_outputs; i++)
+        unlink(created_outputs[i]);
 }
 
 int main(int argc, char **argv)
@@ -491,14 +545,13 @@ int main(int argc, char **argv)
         return 2;
     }
     FILE *events_out = NULL, *summary_out = NULL, *flows_out = NULL;
-    if (opt.events && !(events_out = open_output(opt.events, "events")))
+    if ((opt.events && !(events_out = open_output(opt.events, "events"))) ||
+        (opt.flows && !(flows_out = open_output(opt.flows, "flows"))) ||
+        (opt.summary && !(summary_out = open_output(opt.summary, "summary"))) ||
+        runtime_dir_setup() < 0) {
+        discard_outputs();
         return 1;
-    if (opt.flows && !(flows_out = open_output(opt.flows, "flows")))
-        return 1;
-    if (opt.summary && !(summary_out = open_output(opt.summary, "summary")))
-        return 1;
-    if (runtime_dir_setup() < 0)
-        return 1;
+    }
 
     struct eal_args ea;
     int eal_argc;
@@ -522,6 +575,7 @@ int main(int argc, char **argv)
     if (rte_eal_init(eal_argc, eal_argv) < 0) {
         fprintf(stderr, "rstscope: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
         runtime_dir_cleanup();
+        discard_outputs();
         return 1;
     }
     static struct pipeline pipe_storage;
@@ -532,6 +586,7 @@ int main(int argc, char **argv)
     if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
+        discard_outputs();
         return 1;
     }
     if (!opt.quiet)

@@ -142,7 +142,8 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+    /* Digits only: strtoull() would also take leading blanks, a sign or nothing at all. */
+    if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < min || v > max) {
         err_start();
         fprintf(stderr, "invalid value '%s' for --%s (expected an integer %u..%u)\n", s, opt, min,
                 max);
@@ -176,7 +177,12 @@ static int options_redis_secrets(struct options *o, const char *pwfile)
         }
         o->redis_password = pw;
     } else if (getenv("RSTSCOPE_REDIS_PASSWORD") && *getenv("RSTSCOPE_REDIS_PASSWORD")) {
-        o->redis_password = getenv("RSTSCOPE_REDIS_PASSWORD");
+        /* Keep a copy and blank the variable's bytes in place: /proc/PID/environ (and so
+         * `ps e`) shows the process's initial environment block, which unsetenv() leaves. */
+        char *env = getenv("RSTSCOPE_REDIS_PASSWORD");
+        snprintf(pw, sizeof(pw), "%s", env);
+        memset(env, '*', strlen(env));
+        o->redis_password = pw;
     }
     if (o->redis_user && !o->redis_password) {
         err_start();

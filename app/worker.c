@@ -139,12 +139,14 @@ int worker_main(void *arg)
         engine_age(w->eng, p->replay ? 0 : now);
         if (p->agg)
             aggregator_worker_tick(p->agg, w->index, p->replay ? last_ts : now);
+        /* A stop request wins over a busy port: on a link that never goes quiet, an empty
+         * poll may never come, and SIGTERM must still end the run with a flush. */
+        if (force_quit)
+            break;
         if (got) {
             idle = 0;
             continue;
         }
-        if (force_quit)
-            break;
         if (src_done)
             break;
         if (++idle >= IDLE_POLLS_BEFORE_YIELD) {
@@ -210,11 +212,13 @@ int distributor_main(void *arg)
                 }
             }
         }
+        if (force_quit) /* as in worker_main: even while packets keep coming */
+            break;
         if (got) {
             idle = 0;
             continue;
         }
-        if (force_quit || src_done)
+        if (src_done)
             break;
         if (++idle >= IDLE_POLLS_BEFORE_YIELD) {
             idle = 0;

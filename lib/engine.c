@@ -7,6 +7,13 @@
 #include "tcp_track.h"
 
 #define EVICT_SCAN 16 /* flows examined for a victim when the table is full */
+/* When those EVICT_SCAN neighbours are all established, this many more entries are sampled
+ * across the whole table before the new connection is dropped. Long-lived connections are
+ * created together and sit next to each other in flows[], so a window of neighbours can be
+ * all-established while most of the table is half-open flood: sampling spread out makes a
+ * drop need an (almost) all-established table, P(drop) ~ share_established^48. Bounds the
+ * work per packet at EVICT_SCAN + EVICT_SAMPLE entries. */
+#define EVICT_SAMPLE 48
 
 void engine_config_defaults(struct engine_config *c)
 {
@@ -265,6 +272,13 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
                 best = evict_rank(c);
                 victim = c;
             }
+        }
+        for (uint32_t n = 0; !victim && n < EVICT_SAMPLE; n++) {
+            uint32_t r = (h ^ (n * 0x9e3779b9u)) * 0x85ebca6bu;
+            r ^= r >> 15;
+            struct flow *c = flow_table_at(t, (uint32_t)(((uint64_t)r * t->capacity) >> 32));
+            if (c && evict_rank(c) > 0)
+                victim = c;
         }
         if (victim) {
             drop_flow(e, victim);

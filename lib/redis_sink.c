@@ -19,10 +19,19 @@
 #define ARGS_MAX             (2 * (RS_FIELDS_MAX + EVENT_FIELDS_MAX + META_MAX + TOP_MAX) + 16)
 #define ARG_STORE            (64 * 1024)
 #define LOG_ERRORS_PER_FLUSH 3
+#define EVENTS_CAP_MAX       4096 /* events_cap is clamped to this */
+/* Commands of the largest pipeline: meta, alive, tot and the sensors set (at most 8), three
+ * per top set, every record and every event. A command that does not fit is not sent, and
+ * rs_sink_flush() then keeps it queued: nothing is counted as written that was not sent. */
+#define CMDS_MAX (8 + 3 * RS_TOP_DIMS + RECORDS_PER_FLUSH + EVENTS_CAP_MAX)
 
+/* What the sensor could not see travels with what it saw, so a dashboard never reads "no
+ * resets" where the truth is "blind": drops (NIC missed, no mbuf, distributor ring), event
+ * records lost, new connections not tracked (table_full), connections evicted early and
+ * connections with capture gaps (their resets are low_confidence). */
 static const char *extra_names[RS_EXTRA] = {
-    "resets", "low_confidence", "packets",        "tcp_packets", "rst_packets",
-    "syn",    "drops",          "events_dropped",
+    "resets", "low_confidence", "packets",    "tcp_packets", "rst_packets",  "syn",
+    "drops",  "events_dropped", "table_full", "evicted",     "capture_gaps",
 };
 
 int rs_field_count(void)
@@ -54,6 +63,9 @@ void rs_fields_from_stats(const struct engine_stats *s, uint64_t drops, uint64_t
     x[5] = s->syn;
     x[6] = drops;
     x[7] = s->events_dropped;
+    x[8] = s->flows_dropped;
+    x[9] = s->flows_evicted;
+    x[10] = s->capture_gaps;
 }
 
 const char *rs_top_name(int dim)
@@ -122,9 +134,9 @@ struct rs_sink {
     uint64_t down_since_ms, next_try_ms, backoff_ms;
     unsigned seed;
     /* one pipeline */
-    char *cmds[ARGS_MAX / 4];
-    int lens[ARGS_MAX / 4];
-    int kind[ARGS_MAX / 4]; /* what each command carries, to account for its outcome */
+    char *cmds[CMDS_MAX];
+    int lens[CMDS_MAX];
+    int kind[CMDS_MAX]; /* what each command carries, to account for its outcome */
     int ncmd;
 };
 
@@ -154,6 +166,8 @@ struct rs_sink *rs_sink_create(const struct rs_sink_config *cfg)
         s->cfg.backlog_cap = 1;
     if (s->cfg.top_n > TOP_MAX)
         s->cfg.top_n = TOP_MAX;
+    if (s->cfg.events_cap > EVENTS_CAP_MAX)
+        s->cfg.events_cap = EVENTS_CAP_MAX;
     snprintf(s->sensor, sizeof(s->sensor), "%s", cfg->sensor);
     s->cfg.sensor = s->sensor;
     char tag[RS_SENSOR_MAX + 3];
@@ -327,10 +341,12 @@ static void build(struct rs_sink *s, struct args *a, uint64_t wall_ms, uint32_t 
         uint64_t v;
     } health[] = {
         {"last_flush_ms", wall_ms},
-        {"backlog", s->count},
-        {"intervals_written", s->st.intervals_written},
+        /* As they stand once this pipeline lands (meta travels in it): the final flush's
+         * meta then holds the final figures, not those of the flush before. */
+        {"backlog", s->count - n_rec},
+        {"intervals_written", s->st.intervals_written + n_rec},
         {"intervals_dropped", s->st.intervals_dropped},
-        {"events_written", s->st.events_written},
+        {"events_written", s->st.events_written + n_ev},
         {"events_unsampled", s->st.events_unsampled},
         {"redis_errors", s->st.errors},
         {"redis_reconnects", s->st.reconnects},
@@ -526,8 +542,20 @@ int rs_sink_flush(struct rs_sink *s, uint64_t wall_ms, int force)
     s->ncmd = 0;
     build(s, a, wall_ms, n_rec, n_ev);
     free(a);
+    /* Only what was built is accounted: a record or event left out (no room in the pipeline,
+     * impossible by CMDS_MAX) stays queued or is counted unsampled, never "written". */
+    uint32_t built_rec = 0, built_ev = 0;
+    for (int i = 0; i < s->ncmd; i++) {
+        built_rec += s->kind[i] == K_RECORD;
+        built_ev += s->kind[i] == K_EVENT;
+    }
+    if (built_rec < n_rec)
+        n_rec = built_rec;
+    uint32_t n_ev_taken = n_ev;
+    if (built_ev < n_ev)
+        n_ev = built_ev;
 
-    int st[sizeof(s->cmds) / sizeof(s->cmds[0])];
+    int st[CMDS_MAX];
     rs_conn_pipeline(&s->conn, s->cmds, s->lens, s->ncmd, st);
     int io = 0, retry = 0, logged = 0;
     uint32_t rec = 0;
@@ -561,6 +589,7 @@ int rs_sink_flush(struct rs_sink *s, uint64_t wall_ms, int force)
     s->attempted = 0;
     s->st.intervals_written += n_rec;
     s->st.events_written += n_ev;
+    s->st.events_unsampled += n_ev_taken - n_ev;
     s->n_events = 0;
     for (int d = 0; d < RS_TOP_DIMS; d++)
         s->top_dirty[d] = 0;

@@ -15,7 +15,7 @@
 #include "topk.h"
 
 /* The counter fields of :tot and of each :ts entry: causes, overload signals, then RS_EXTRA. */
-#define RS_EXTRA      8
+#define RS_EXTRA      11
 #define RS_FIELDS_MAX (CAUSE_MAX + OVL_MAX + RS_EXTRA)
 int rs_field_count(void);
 const char *rs_field_name(int i);

@@ -73,6 +73,11 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
                 "  NOT SEEN       nic missed %" PRIu64 ", no mbuf %" PRIu64 ", rx errors %" PRIu64
                 ", ring drops %" PRIu64 ", event records dropped %" PRIu64 "\n",
                 ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped);
+    if (s->flows_dropped)
+        fprintf(out,
+                "  NOT TRACKED    %" PRIu64 " new connections: flow table full of established "
+                "connections (raise --max-flows)\n",
+                s->flows_dropped);
 }
 
 int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri)

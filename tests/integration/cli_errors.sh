@@ -37,6 +37,56 @@ expect 1 "cannot write summary file '/nonexistent/dir/s.json'" -- --pcap "$DATA/
     --summary /nonexistent/dir/s.json
 expect 2 "do not combine it with EAL options" -- --no-huge -- --pcap "$DATA/sample.pcap"
 
+# Every bounded option, just outside its range, and values that are not numbers at all.
+S=(--pcap "$DATA/sample.pcap")
+expect 2 "invalid value '65' for --workers" -- "${S[@]}" --workers 65
+expect 2 "invalid value '' for --workers" -- "${S[@]}" --workers ''
+expect 2 "invalid value '99999999999999999999' for --workers" -- "${S[@]}" --workers 99999999999999999999
+expect 2 "invalid value '15' for --max-flows" -- "${S[@]}" --max-flows 15
+expect 2 "invalid value '1073741825' for --max-flows" -- "${S[@]}" --max-flows 1073741825
+expect 2 "invalid value '0x10' for --max-flows" -- "${S[@]}" --max-flows 0x10
+expect 2 "invalid value '60001' for --rst-hold-ms" -- "${S[@]}" --rst-hold-ms 60001
+expect 2 "invalid value '604801' for --idle-threshold" -- "${S[@]}" --idle-threshold 604801
+expect 2 "invalid value '0' for --idle-timeout" -- "${S[@]}" --idle-timeout 0
+expect 2 "invalid value ' 5' for --status-interval" -- "${S[@]}" --status-interval ' 5'
+expect 2 "invalid value '86401' for --status-interval" -- "${S[@]}" --status-interval 86401
+expect 2 "invalid value '-1' for --ttl-tolerance" -- "${S[@]}" --ttl-tolerance -1
+# Redis options: each bad value named, and none of them accepted without --redis.
+R=(--redis 127.0.0.1:1)
+expect 2 "invalid value 'nohost' for --redis" -- "${S[@]}" --redis nohost
+expect 2 "invalid value '127.0.0.1:70000' for --redis" -- "${S[@]}" --redis 127.0.0.1:70000
+expect 2 "invalid value 'relative.sock' for --redis" -- "${S[@]}" --redis relative.sock
+expect 2 "invalid value '0' for --interval" -- "${S[@]}" "${R[@]}" --interval 0
+expect 2 "invalid value '3601' for --interval" -- "${S[@]}" "${R[@]}" --interval 3601
+expect 2 "invalid value '59' for --redis-retention" -- "${S[@]}" "${R[@]}" --redis-retention 59
+expect 2 "invalid value 'bad name' for --sensor" -- "${S[@]}" "${R[@]}" --sensor 'bad name'
+expect 2 "invalid value 'a\{b' for --sensor" -- "${S[@]}" "${R[@]}" --sensor 'a{b'
+expect 2 "invalid value '' for --sensor" -- "${S[@]}" "${R[@]}" --sensor ''
+expect 2 "invalid value 'a b' for --redis-user" -- "${S[@]}" "${R[@]}" --redis-user 'a b'
+expect 2 "--redis-user needs a password" -- "${S[@]}" "${R[@]}" --redis-user sensor
+expect 2 "invalid value '/nonexistent/pw' for --redis-password-file" -- "${S[@]}" "${R[@]}" \
+    --redis-password-file /nonexistent/pw
+: >"$TMP/empty-pw"
+expect 2 "invalid value '.*empty-pw' for --redis-password-file \(empty first line\)" -- \
+    "${S[@]}" "${R[@]}" --redis-password-file "$TMP/empty-pw"
+expect 2 "need --redis" -- "${S[@]}" --sensor lab
+expect 2 "need --redis" -- "${S[@]}" --interval 5
+expect 2 "option '--redis' needs a value" -- "${S[@]}" --redis
+cp "$DATA/sample.pcap" "$TMP/a,b.pcap"
+expect 2 "must not contain ','" -- --pcap "$TMP/a,b.pcap"
+expect 1 "cannot read capture '$TMP'" -- --pcap "$TMP"
+
+# Nothing half-configured: a run that fails at start-up leaves no output file behind (an
+# empty summary would read as "nothing happened"), and does not touch an existing one.
+rm -f "$TMP/hc.events" "$TMP/hc.flows"
+expect 1 "cannot write summary file '/nonexistent/s.json'" -- "${S[@]}" --events "$TMP/hc.events" \
+    --flows "$TMP/hc.flows" --summary /nonexistent/s.json
+[ ! -e "$TMP/hc.events" ] && [ ! -e "$TMP/hc.flows" ] && ok "failed start-up: no output file left" ||
+    bad "failed start-up left $(ls "$TMP"/hc.* 2>/dev/null)"
+expect 1 "EAL initialisation failed|no DPDK port" -- --no-huge --no-pci --no-shconf --file-prefix "rsce$$" \
+    -l 0,1 -- --summary "$TMP/hc.summary"
+[ ! -e "$TMP/hc.summary" ] && ok "failed EAL start-up: no summary left" || bad "failed EAL start-up left a summary"
+
 # Hostile frames: every frame counted, malformed ones by reason, nothing tracked, no crash.
 nframes=$(python3 - "$TMP/bad.pcap" <<'PY'
 import random, struct, sys
