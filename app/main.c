@@ -34,6 +34,7 @@
 #include "pipeline.h"
 #include "port.h"
 #include "report.h"
+#include "telemetry.h"
 
 #define EVENT_RING_SIZE  65536
 #define WORKER_RING_SIZE 4096
@@ -589,11 +590,20 @@ int main(int argc, char **argv)
         discard_outputs();
         return 1;
     }
-    if (!opt.quiet)
+    if (telemetry_register(p, opt.pcap ? "pcap" : "live") < 0)
+        fprintf(stderr, "rstscope: warning: telemetry commands not registered: %s\n",
+                rte_strerror(rte_errno));
+    if (!opt.quiet) {
+        char tsock[512];
+        telemetry_socket_path(tsock, sizeof(tsock));
         fprintf(stderr, "[rstscope] %s: %u port(s), %u worker(s)%s%s\n",
                 opt.pcap ? opt.pcap : "live", p->n_ports, p->n_workers,
                 p->dist_lcore != RTE_MAX_LCORE ? " behind a software distributor" : "",
                 p->n_workers > 1 && p->dist_lcore == RTE_MAX_LCORE ? " on symmetric RSS" : "");
+        if (tsock[0])
+            fprintf(stderr, "[rstscope] telemetry: %s (dpdk-telemetry.py, /rstscope/stats)\n",
+                    tsock);
+    }
 
     double t0 = now_s();
     for (unsigned i = 0; i < p->n_workers; i++)
