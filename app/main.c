@@ -28,6 +28,8 @@
 
 #include "aggregator.h"
 #include "capture_file.h"
+#include "dump_keep.h"
+#include "dump_writer.h"
 #include "options.h"
 #include "breakdown.h"
 #include "prom.h"
@@ -169,6 +171,7 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
 
 static struct breakdown g_breakdown; /* --subnet/--exclude, fed from the event ring */
 static struct prom_origin g_origin;  /* --prom-file: events by origin and cause */
+static struct dump_writer g_dump;    /* --dump-resets; g_dump.ring is NULL without */
 
 static uint64_t drain_events(struct pipeline *p, FILE *out)
 {
@@ -284,6 +287,46 @@ static void status_line(struct pipeline *p, struct run_info *ri, double elapsed,
 }
 
 /* ---- setup ---- */
+
+/* --dump-resets: the writer (main) and one history keeper per worker. */
+static int setup_dump(struct pipeline *p, const struct options *o)
+{
+    if (!o->dump_dir)
+        return 0;
+    if (dump_writer_open(&g_dump, o->dump_dir, o->dump_max_mb, o->dump_files, o->dump_rate,
+                         p->link) < 0)
+        return -1;
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        p->w[i].dump = dump_keep_create(g_dump.ring, p->link, p->replay, &force_quit,
+                                        (int)rte_lcore_to_socket_id(p->w[i].lcore));
+        if (!p->w[i].dump) {
+            fprintf(stderr, "rstscope: cannot allocate the --dump-resets history (%zu KB)\n",
+                    (size_t)DUMP_SLOTS * sizeof(struct dump_slot) >> 10);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Final dump counters into ri, after the workers stopped; frees the keepers. */
+static void finish_dump(struct pipeline *p, struct run_info *ri)
+{
+    if (!g_dump.ring)
+        return;
+    dump_writer_close(&g_dump);
+    ri->dump_enabled = 1;
+    ri->dump_packets = g_dump.packets;
+    ri->dump_bytes = g_dump.bytes;
+    ri->dump_dropped = g_dump.not_written;
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        if (!p->w[i].dump)
+            continue;
+        ri->dump_dropped += p->w[i].dump->dropped;
+        ri->dump_evicted += p->w[i].dump->evicted;
+        dump_keep_destroy(p->w[i].dump);
+        p->w[i].dump = NULL;
+    }
+}
 
 static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
@@ -408,7 +451,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
             }
         }
     }
-    return 0;
+    return setup_dump(p, o);
 }
 
 /* --redis: the aggregator thread, its meta fields, and the workers' overload signal sinks. */
@@ -618,6 +661,8 @@ int main(int argc, char **argv)
     for (;;) {
         ri.events_written += drain_events(p, events_out);
         ri.flows_written += drain_flows(p, flows_out);
+        if (g_dump.ring)
+            dump_writer_drain(&g_dump);
         unsigned done = 0;
         for (unsigned i = 0; i < p->n_workers; i++)
             done += __atomic_load_n(&p->w[i].done, __ATOMIC_ACQUIRE) != 0;
@@ -652,6 +697,7 @@ int main(int argc, char **argv)
     rte_eal_mp_wait_lcore();
     ri.events_written += drain_events(p, events_out);
     ri.flows_written += drain_flows(p, flows_out);
+    finish_dump(p, &ri);
     if (p->agg)
         aggregator_stop(p->agg, REDIS_FINAL_MS); /* last interval, final flush */
     ri.wall_seconds = now_s() - t0;
@@ -673,6 +719,10 @@ int main(int argc, char **argv)
     if (!opt.quiet) {
         report_text(stdout, &total, &ri);
         breakdown_text(stdout, &g_breakdown);
+        if (ri.dump_enabled)
+            printf("\n  dump (%s)    %" PRIu64 " packets written, %" PRIu64 " dropped, %" PRIu64
+                   " histories evicted\n",
+                   opt.dump_dir, ri.dump_packets, ri.dump_dropped, ri.dump_evicted);
     }
 
     int status = 0;

@@ -64,6 +64,11 @@ void options_usage(FILE *out)
         "                         health checkers (repeatable)\n"
         "  --prom-file PATH       node-exporter textfile with the counters, rewritten\n"
         "                         atomically every --prom-interval S (default 10)\n"
+        "  --dump-resets DIR      pcap of reset connections: the last packets before each\n"
+        "                         RST and the RST, in DIR/rstscope-resets.N.pcap\n"
+        "  --dump-max-mb N        size cap of all dump files together (default 16)\n"
+        "  --dump-files N         dump files rotated over, oldest overwritten (default 4)\n"
+        "  --dump-rate N          dumped packets per second at most (default 2000)\n"
         "  -h, --help             this text\n"
         "  -V, --version          version\n"
         "\n"
@@ -231,6 +236,10 @@ enum {
     O_PROM_INTERVAL,
     O_SUBNET,
     O_EXCLUDE,
+    O_DUMP_DIR,
+    O_DUMP_MAX_MB,
+    O_DUMP_FILES,
+    O_DUMP_RATE,
 };
 static const struct option longopts[] = {
     {"pcap", required_argument, NULL, O_PCAP},
@@ -258,6 +267,10 @@ static const struct option longopts[] = {
     {"prom-interval", required_argument, NULL, O_PROM_INTERVAL},
     {"subnet", required_argument, NULL, O_SUBNET},
     {"exclude", required_argument, NULL, O_EXCLUDE},
+    {"dump-resets", required_argument, NULL, O_DUMP_DIR},
+    {"dump-max-mb", required_argument, NULL, O_DUMP_MAX_MB},
+    {"dump-files", required_argument, NULL, O_DUMP_FILES},
+    {"dump-rate", required_argument, NULL, O_DUMP_RATE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -288,6 +301,9 @@ static int parse_argv(struct options *o, int argc, char **argv)
     o->idle_timeout_s = 3600;
     o->status_interval_s = 5;
     o->prom_interval_s = 10;
+    o->dump_max_mb = 16;
+    o->dump_files = 4;
+    o->dump_rate = 2000;
 
     optind = 1;
     opterr = 0;
@@ -306,6 +322,24 @@ static int parse_argv(struct options *o, int argc, char **argv)
             break;
         case O_PROM_FILE:
             o->prom_file = optarg;
+            break;
+        case O_DUMP_DIR:
+            o->dump_dir = optarg;
+            break;
+        case O_DUMP_MAX_MB:
+            if (parse_u32("dump-max-mb", optarg, 1, 65536, &v) < 0)
+                return -1;
+            o->dump_max_mb = v;
+            break;
+        case O_DUMP_FILES:
+            if (parse_u32("dump-files", optarg, 1, 64, &v) < 0)
+                return -1;
+            o->dump_files = v;
+            break;
+        case O_DUMP_RATE:
+            if (parse_u32("dump-rate", optarg, 1, 10000000, &v) < 0)
+                return -1;
+            o->dump_rate = v;
             break;
         case O_PROM_INTERVAL:
             if (parse_u32("prom-interval", optarg, 1, 3600, &v) < 0)

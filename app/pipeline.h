@@ -18,6 +18,7 @@
 #include "engine.h"
 
 struct aggregator;
+struct dump_keep;
 
 #define RS_MAX_WORKERS 64
 #define RS_MAX_PORTS   16
@@ -31,6 +32,7 @@ struct worker {
     uint16_t queue;            /* RX queue polled on every port when in == NULL */
     volatile int done;         /* set by the worker after its final flush */
     struct engine_stats stats; /* written by this worker only */
+    struct dump_keep *dump;    /* --dump-resets history of recent connections; NULL without */
 } __attribute__((aligned(64)));
 
 struct pipeline {

@@ -10,6 +10,7 @@
 #include <rte_prefetch.h>
 
 #include "aggregator.h"
+#include "dump_keep.h"
 #include "pipeline.h"
 
 #define IDLE_POLLS_BEFORE_YIELD 256
@@ -99,6 +100,8 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
         uint32_t len;
         const uint8_t *data = frame_headers(m, copy, &len);
         engine_input(w->eng, data, len, ts);
+        if (unlikely(w->dump != NULL))
+            dump_keep_packet(w->dump, data, len, m->pkt_len, ts);
         if (unlikely(m->pkt_len > len)) /* only the headers were handed over */
             STAT_ADD(&w->stats, bytes, m->pkt_len - len);
     }

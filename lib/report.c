@@ -122,6 +122,11 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             ",\"flow_records_dropped\":%" PRIu64 ",\"flow_records_written\":%" PRIu64 "},",
             ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped,
             ri->events_written, s->flow_records_dropped, ri->flows_written);
+    if (ri->dump_enabled)
+        fprintf(out,
+                "\"dump\":{\"dump_packets\":%" PRIu64 ",\"dump_dropped\":%" PRIu64
+                ",\"evicted\":%" PRIu64 ",\"bytes\":%" PRIu64 "},",
+                ri->dump_packets, ri->dump_dropped, ri->dump_evicted, ri->dump_bytes);
     fprintf(out, "\"capture\":{\"first_ts\":%.6f,\"last_ts\":%.6f},\"wall_seconds\":%.3f}\n",
             ri->first_ts, ri->last_ts, ri->wall_seconds);
     return ferror(out) ? -1 : 0;

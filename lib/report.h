@@ -24,6 +24,12 @@ struct run_info {
     uint64_t ring_drops; /* packets lost between the distributor and the workers */
     uint64_t events_written;
     uint64_t flows_written;
+    /* --dump-resets (summary "dump", only when dump_enabled) */
+    int dump_enabled;
+    uint64_t dump_packets; /* frames written to the dump files */
+    uint64_t dump_dropped; /* frames lost: full ring, rate cap, write error */
+    uint64_t dump_evicted; /* connections whose kept history was overwritten */
+    uint64_t dump_bytes;
 };
 
 void report_text(FILE *out, const struct engine_stats *s, const struct run_info *ri);
