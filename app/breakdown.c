@@ -21,6 +21,11 @@ int breakdown_event(struct breakdown *b, const struct rst_event *ev)
         if (opt_net_match(&o->subnets[i], ev->client_ip) ||
             opt_net_match(&o->subnets[i], ev->server_ip))
             b->subnet[i][ev->cause]++; /* once per subnet, even when both ends are in it */
+    if (o->by_vlan) {
+        unsigned v = ev->vlan & (BREAKDOWN_VLANS - 1); /* the parser keeps 12 bits already */
+        b->vlan[v][ev->cause]++;
+        b->vlan_seen[v] = 1;
+    }
     return 0;
 }
 
@@ -61,7 +66,20 @@ int breakdown_summary(FILE *out, const char *json, size_t len, const struct brea
         fprintf(out, "%s\"%s\":", i ? "," : "", o->excludes[i].name);
         causes_json(out, b->excluded[i]);
     }
-    fputs("}}}\n", out);
+    fputc('}', out);
+    if (o->by_vlan) {
+        int first = 1;
+        fputs(",\"vlans\":{", out);
+        for (unsigned v = 0; v < BREAKDOWN_VLANS; v++) {
+            if (!b->vlan_seen[v])
+                continue;
+            fprintf(out, "%s\"%u\":", first ? "" : ",", v);
+            causes_json(out, b->vlan[v]);
+            first = 0;
+        }
+        fputc('}', out);
+    }
+    fputs("}}\n", out);
     return ferror(out) ? -1 : 0;
 }
 
@@ -84,5 +102,62 @@ void breakdown_text(FILE *out, const struct breakdown *b)
                     fprintf(out, "  %s %" PRIu64, cause_name(c), v[c]);
             fputc('\n', out);
         }
+    }
+    if (!o->by_vlan)
+        return;
+    fprintf(out, "\n  by vlan (of the decisive RST; 0 = untagged)\n");
+    for (unsigned v = 0; v < BREAKDOWN_VLANS; v++) {
+        if (!b->vlan_seen[v])
+            continue;
+        uint64_t sum = 0;
+        for (int c = 0; c < CAUSE_MAX; c++)
+            sum += b->vlan[v][c];
+        fprintf(out, "  vlan %-11u %10" PRIu64, v, sum);
+        for (int c = 0; c < CAUSE_MAX; c++)
+            if (b->vlan[v][c])
+                fprintf(out, "  %s %" PRIu64, cause_name(c), b->vlan[v][c]);
+        fputc('\n', out);
+    }
+}
+
+/* A label value in Prometheus' text format: backslash, quote and newline escaped. */
+static void prom_label(FILE *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', out);
+        if (*v == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*v, out);
+    }
+}
+
+void breakdown_prom(FILE *out, const struct breakdown *b)
+{
+    const struct options *o = b->o;
+    if (o->n_subnets) {
+        fputs("# HELP rstscope_subnet_resets_total reset events with client or server in the "
+              "named subnet, by cause\n# TYPE rstscope_subnet_resets_total counter\n",
+              out);
+        for (int i = 0; i < o->n_subnets; i++)
+            for (int c = 0; c < CAUSE_MAX; c++) {
+                fputs("rstscope_subnet_resets_total{subnet=\"", out);
+                prom_label(out, o->subnets[i].name);
+                fprintf(out, "\",cause=\"%s\"} %" PRIu64 "\n", cause_name(c), b->subnet[i][c]);
+            }
+    }
+    if (o->by_vlan) {
+        /* Only VLANs that had events: 4096 x causes series would swamp the scrape. A series
+         * appears with its first event and stays (counters never go back). */
+        fputs("# HELP rstscope_vlan_resets_total reset events by VLAN id of the decisive RST "
+              "(0 = untagged) and cause\n# TYPE rstscope_vlan_resets_total counter\n",
+              out);
+        for (unsigned v = 0; v < BREAKDOWN_VLANS; v++)
+            if (b->vlan_seen[v])
+                for (int c = 0; c < CAUSE_MAX; c++)
+                    fprintf(out,
+                            "rstscope_vlan_resets_total{vlan=\"%u\",cause=\"%s\"} %" PRIu64 "\n", v,
+                            cause_name(c), b->vlan[v][c]);
     }
 }

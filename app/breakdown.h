@@ -1,10 +1,13 @@
 /*
- * NOC breakdowns of reset events (--subnet, --exclude): per named subnet and per cause, and
+ * NOC breakdowns of reset events (--subnet, --exclude, --by-vlan): per named subnet and per
+ * cause, per VLAN id (of the decisive RST: flows are not keyed by VLAN) and per cause, and
  * events touching an exclusion list (scanners, health checkers) counted apart. Main thread
  * only, fed from the event ring (slow path): workers never see the lists.
  */
 #ifndef RS_BREAKDOWN_H
 #define RS_BREAKDOWN_H
+
+#define BREAKDOWN_VLANS 4096 /* 12-bit VLAN ids; 0 = untagged */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,11 +21,13 @@ struct breakdown {
     uint64_t subnet[OPT_MAX_NETS][CAUSE_MAX];   /* client or server in the subnet */
     uint64_t excluded[OPT_MAX_NETS][CAUSE_MAX]; /* by the first list that matched */
     uint64_t excluded_causes[CAUSE_MAX];
+    uint64_t vlan[BREAKDOWN_VLANS][CAUSE_MAX]; /* --by-vlan (about 460 KB: keep it static) */
+    uint8_t vlan_seen[BREAKDOWN_VLANS];        /* only VLANs with events are reported */
 };
 
 static inline int breakdown_active(const struct options *o)
 {
-    return o->n_subnets > 0 || o->n_excludes > 0;
+    return o->n_subnets > 0 || o->n_excludes > 0 || o->by_vlan;
 }
 
 /* Count ev; returns 1 when it touches an exclusion list (then it is not written out). */
@@ -32,5 +37,7 @@ void breakdown_subtract(const struct breakdown *b, struct engine_stats *total);
 /* The summary JSON object json (ending "}\n") with a "breakdown" member added, to out. */
 int breakdown_summary(FILE *out, const char *json, size_t len, const struct breakdown *b);
 void breakdown_text(FILE *out, const struct breakdown *b);
+/* Prometheus series of the breakdowns (per subnet, per VLAN), appended to a textfile. */
+void breakdown_prom(FILE *out, const struct breakdown *b);
 
 #endif

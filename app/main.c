@@ -234,7 +234,7 @@ static void write_prom(struct pipeline *p, const struct options *o, struct run_i
     if (breakdown_active(o))
         breakdown_subtract(&g_breakdown, &s);
     port_totals(p, ri, &delivered);
-    if (prom_write(o->prom_file, &s, ri, &g_origin) < 0)
+    if (prom_write(o->prom_file, &s, ri, &g_origin, breakdown_active(o) ? &g_breakdown : NULL) < 0)
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", o->prom_file, strerror(errno));
 }
 
@@ -714,7 +714,8 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
-    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin) < 0)
+    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin,
+                                    breakdown_active(&opt) ? &g_breakdown : NULL) < 0)
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.prom_file, strerror(errno));
     if (!opt.quiet) {
         report_text(stdout, &total, &ri);

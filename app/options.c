@@ -62,6 +62,8 @@ void options_usage(FILE *out)
         "  --subnet NAME=CIDR     count reset events per named subnet (repeatable)\n"
         "  --exclude NAME=CIDR    count events touching this prefix apart, e.g. scanners and\n"
         "                         health checkers (repeatable)\n"
+        "  --by-vlan              count reset events per VLAN id (outermost tag of the\n"
+        "                         decisive RST; 0 = untagged)\n"
         "  --prom-file PATH       node-exporter textfile with the counters, rewritten\n"
         "                         atomically every --prom-interval S (default 10)\n"
         "  --dump-resets DIR      pcap of reset connections: the last packets before each\n"
@@ -236,6 +238,7 @@ enum {
     O_PROM_INTERVAL,
     O_SUBNET,
     O_EXCLUDE,
+    O_BY_VLAN,
     O_DUMP_DIR,
     O_DUMP_MAX_MB,
     O_DUMP_FILES,
@@ -267,6 +270,7 @@ static const struct option longopts[] = {
     {"prom-interval", required_argument, NULL, O_PROM_INTERVAL},
     {"subnet", required_argument, NULL, O_SUBNET},
     {"exclude", required_argument, NULL, O_EXCLUDE},
+    {"by-vlan", no_argument, NULL, O_BY_VLAN},
     {"dump-resets", required_argument, NULL, O_DUMP_DIR},
     {"dump-max-mb", required_argument, NULL, O_DUMP_MAX_MB},
     {"dump-files", required_argument, NULL, O_DUMP_FILES},
@@ -322,6 +326,9 @@ static int parse_argv(struct options *o, int argc, char **argv)
             break;
         case O_PROM_FILE:
             o->prom_file = optarg;
+            break;
+        case O_BY_VLAN:
+            o->by_vlan = 1;
             break;
         case O_DUMP_DIR:
             o->dump_dir = optarg;

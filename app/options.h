@@ -46,6 +46,7 @@ struct options {
     struct opt_net subnets[OPT_MAX_NETS];
     int n_excludes; /* --exclude NAME=CIDR: scanners, health checkers counted apart */
     struct opt_net excludes[OPT_MAX_NETS];
+    int by_vlan;          /* --by-vlan: reset events per VLAN of the decisive RST */
     const char *dump_dir; /* --dump-resets DIR: pcap of the packets of reset connections */
     uint32_t dump_max_mb; /* --dump-max-mb: all dump files together */
     uint32_t dump_files;  /* --dump-files: files rotated over */

@@ -1,5 +1,7 @@
 #include "prom.h"
 
+#include "breakdown.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +14,7 @@ static void counter(FILE *f, const char *name, const char *help)
 }
 
 int prom_write(const char *path, const struct engine_stats *s, const struct run_info *ri,
-               const struct prom_origin *po)
+               const struct prom_origin *po, const struct breakdown *b)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
@@ -59,6 +61,8 @@ int prom_write(const char *path, const struct engine_stats *s, const struct run_
         counter(f, plain[i].name, plain[i].help);
         fprintf(f, "%s %" PRIu64 "\n", plain[i].name, plain[i].v);
     }
+    if (b)
+        breakdown_prom(f, b);
     fprintf(f,
             "# HELP rstscope_flows_active connections tracked now\n"
             "# TYPE rstscope_flows_active gauge\nrstscope_flows_active %" PRIu64 "\n",

@@ -17,8 +17,11 @@ struct prom_origin {
     uint64_t n[ORIGIN_MAX][CAUSE_MAX];
 };
 
-/* Returns 0, or -1 with errno set (the old file stays as it was). */
+struct breakdown;
+
+/* Returns 0, or -1 with errno set (the old file stays as it was). b: the per-subnet and
+ * per-VLAN series, NULL when no breakdown is configured. */
 int prom_write(const char *path, const struct engine_stats *s, const struct run_info *ri,
-               const struct prom_origin *po);
+               const struct prom_origin *po, const struct breakdown *b);
 
 #endif

@@ -176,6 +176,7 @@ static void close_event(struct engine *e, struct flow *f)
     ev.rst_flags = r->rst_flags;
     ev.ttl = r->ttl;
     ev.ip_id = r->ip_id;
+    ev.vlan = r->vlan;
     ev.idle_ms = r->idle_ms;
     ev.evidence = r->evidence;
     ev.low_confidence = (r->evidence & (EV_CAPTURE_GAP | EV_MIDSTREAM)) != 0;
@@ -360,6 +361,7 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
         r->rst_flags = p->flags;
         r->ttl = p->ttl;
         r->ip_id = p->ip_id;
+        r->vlan = p->vlan;
         if (ipid_mismatch(&f->dir[d], p, ts))
             r->evidence |= EV_IPID_MISMATCH;
     }

@@ -40,7 +40,8 @@ struct rst_event {
     uint8_t low_confidence; /* judged with evidence missing (capture gap, mid-stream, ...) */
     uint8_t pad;
     uint32_t idle_ms; /* silence of the connection before the first RST (capped) */
-    uint32_t pad2;
+    uint16_t vlan;    /* outermost VLAN id of the decisive RST, 0 when untagged */
+    uint16_t pad2;
 };
 
 typedef void (*event_sink_fn)(void *ctx, const struct rst_event *ev);

@@ -80,7 +80,9 @@ struct pending_rst {
     uint8_t after_data; /* receiver sent new data after the RST: it ignored it */
     uint8_t senders;    /* bit per dir index that sent a RST */
     uint8_t ka_probes;  /* the sender's unanswered keepalive probes at the first RST */
-    uint8_t pad[5];
+    uint8_t pad1;
+    uint16_t vlan; /* outermost VLAN id of the decisive RST (in the former padding) */
+    uint8_t pad[2];
 };
 
 /* flow.fflags */

@@ -180,6 +180,7 @@ int report_event_fields(const struct rst_event *ev, struct event_field *f)
     snprintf(field(f, &n, "low_confidence", FIELD_BOOL)->value, sizeof(f->value), "%s",
              ev->low_confidence ? "true" : "false");
     FNUM("worker", "%u", ev->worker);
+    FNUM("vlan", "%u", ev->vlan);
     return n;
 }
 
