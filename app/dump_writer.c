@@ -100,7 +100,8 @@ static void write_one(struct dump_writer *w, const struct dump_pkt *p)
         }
     }
     struct pcap_pkthdr h = {
-        .ts = {.tv_sec = (time_t)(p->ts_us / 1000000), .tv_usec = (suseconds_t)(p->ts_us % 1000000)},
+        .ts = {.tv_sec = (time_t)(p->ts_us / 1000000),
+               .tv_usec = (suseconds_t)(p->ts_us % 1000000)},
         .caplen = p->caplen,
         .len = p->origlen,
     };
