@@ -18,11 +18,7 @@
 
 extern struct pipeline *g_pipe;
 
-/* Live clock: wall time at start plus TSC ticks, read once per burst. */
-static uint64_t clock_us(uint64_t tsc0, uint64_t wall0_us, uint64_t hz)
-{
-    return wall0_us + (rte_rdtsc() - tsc0) * 1000000ULL / hz;
-}
+_Static_assert(RS_BURST <= ENGINE_BURST, "a received burst must fit one engine burst");
 
 static uint64_t wall_now_us(void)
 {
@@ -84,8 +80,12 @@ static inline const uint8_t *frame_headers(const struct rte_mbuf *m, uint8_t *bu
 static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
     struct pipeline *p = g_pipe;
-    uint8_t copy[HEADER_COPY];
-    uint64_t ts = now;
+    /* Contiguous headers of chained mbufs (rare: jumbo frames); one buffer per frame because
+     * the engine reads them all before it processes the first. */
+    static __thread uint8_t copy[RS_BURST][HEADER_COPY];
+    const uint8_t *data[RS_BURST];
+    uint32_t len[RS_BURST];
+    uint64_t ts[RS_BURST];
 
     for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -93,17 +93,16 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
         struct rte_mbuf *m = pkts[i];
         if (i + PREFETCH_OFFSET < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
-        ts = now;
+        ts[i] = now;
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
-            ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
-        uint32_t len;
-        const uint8_t *data = frame_headers(m, copy, &len);
-        engine_input(w->eng, data, len, ts);
-        if (unlikely(m->pkt_len > len)) /* only the headers were handed over */
-            STAT_ADD(&w->stats, bytes, m->pkt_len - len);
+            ts[i] = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
+        data[i] = frame_headers(m, copy[i], &len[i]);
+        if (unlikely(m->pkt_len > len[i])) /* only the headers are handed over */
+            STAT_ADD(&w->stats, bytes, m->pkt_len - len[i]);
     }
+    engine_input_burst(w->eng, data, len, ts, n);
     rte_pktmbuf_free_bulk(pkts, n);
-    return ts;
+    return n ? ts[n - 1] : now;
 }
 
 int worker_main(void *arg)
@@ -117,7 +116,8 @@ int worker_main(void *arg)
 
     for (;;) {
         uint16_t got = 0;
-        uint64_t now = clock_us(tsc0, wall0, hz);
+        uint64_t t_poll = rte_rdtsc(); /* read once per poll: clock and cycle accounting */
+        uint64_t now = wall0 + (t_poll - tsc0) * 1000000ULL / hz;
         /* Read before polling: the flag is raised after the last packet was handed over, so
          * an empty poll that follows it proves the source is drained. */
         int src_done = __atomic_load_n(w->in ? &p->dist_done : &input_done, __ATOMIC_ACQUIRE);
@@ -140,7 +140,12 @@ int worker_main(void *arg)
         if (p->agg)
             aggregator_worker_tick(p->agg, w->index, p->replay ? last_ts : now);
         if (got) {
+            /* Like testpmd's --record-core-cycles: only polls that received packets count, so
+             * cycles per packet compare with dpdk-testpmd's on the same source. */
+            STAT_ADD(&w->stats, busy_cycles, rte_rdtsc() - t_poll);
             idle = 0;
+            if (unlikely(force_quit))
+                break; /* a benchmark stops a source that never runs dry */
             continue;
         }
         if (force_quit)
@@ -209,6 +214,8 @@ int distributor_main(void *arg)
         }
         if (got) {
             idle = 0;
+            if (unlikely(force_quit))
+                break;
             continue;
         }
         if (force_quit || src_done)

@@ -62,6 +62,16 @@ void engine_destroy(struct engine *e)
     free(e);
 }
 
+size_t engine_mem_bytes(const struct engine *e)
+{
+    return flow_table_mem_bytes(e->ft->capacity);
+}
+
+size_t engine_flow_record_bytes(const struct engine *e)
+{
+    return e->zk ? (size_t)e->ft->capacity * sizeof(*e->zk) : 0;
+}
+
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
 {
     e->signal_sink = fn;
@@ -399,10 +409,11 @@ static uint32_t packet_sig(const struct pkt_info *p)
     return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
 }
 
-void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
+/* One TCP segment whose canonical key k, sender direction d and hash h are computed. */
+static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
+                    const struct flow_key *kp, int d, uint32_t h)
 {
-    struct flow_key k;
-    int d;
+    const struct flow_key k = *kp;
     int is_rst = (p->flags & TCP_RST) != 0;
 
     if (ts > e->now_us)
@@ -417,8 +428,6 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     if (p->flags & TCP_FIN)
         STAT_INC(e->stats, fin);
 
-    flow_key_make(p, &k, &d);
-    uint32_t h = flow_key_hash(&k);
     struct flow *f = flow_table_lookup(e->ft, &k, h);
     uint32_t sig = packet_sig(p);
 
@@ -500,23 +509,28 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     f->last_ts = ts;
 }
 
-void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
+void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
 {
-    struct pkt_info p;
-    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
+    struct flow_key k;
+    int d;
+    flow_key_make(p, &k, &d);
+    segment(e, p, ts, &k, d, flow_key_hash(&k));
+}
 
+/* Counters of one parsed frame; 1 when it is a TCP segment to track. */
+static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind kind, uint32_t len)
+{
     STAT_INC(e->stats, packets);
     STAT_ADD(e->stats, bytes, len);
-    if (p.family == 4)
+    if (p->family == 4)
         STAT_INC(e->stats, ipv4);
-    else if (p.family == 6)
+    else if (p->family == 6)
         STAT_INC(e->stats, ipv6);
     switch (kind) {
     case PKT_TCP:
-        if (p.malformed)
-            STAT_INC(e->stats, malformed[p.malformed]);
-        engine_segment(e, &p, ts);
-        break;
+        if (p->malformed)
+            STAT_INC(e->stats, malformed[p->malformed]);
+        return 1;
     case PKT_NON_IP:
         STAT_INC(e->stats, non_ip);
         break;
@@ -528,9 +542,62 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
         break;
     case PKT_MALFORMED:
         STAT_INC(e->stats, malformed_total);
-        STAT_INC(e->stats, malformed[p.malformed]);
+        STAT_INC(e->stats, malformed[p->malformed]);
         break;
     }
+    return 0;
+}
+
+void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                        const uint64_t ts[], unsigned n)
+{
+    struct pkt_info p[ENGINE_BURST];
+    struct flow_key k[ENGINE_BURST];
+    uint32_t h[ENGINE_BURST];
+    int d[ENGINE_BURST];
+    uint8_t tcp[ENGINE_BURST];
+    const struct flow_table *t = e->ft;
+
+    if (n > ENGINE_BURST)
+        n = ENGINE_BURST;
+    /* Stage 1: parse, key, hash; prefetch the home slot of each TCP segment. Counting here
+     * is safe: counters are commutative and only this thread writes them. */
+    for (unsigned i = 0; i < n; i++) {
+        enum pkt_kind kind = pkt_parse_link(frames[i], lens[i], e->cfg.link, &p[i]);
+        tcp[i] = (uint8_t)count_frame(e, &p[i], kind, lens[i]);
+        if (tcp[i]) {
+            flow_key_make(&p[i], &k[i], &d[i]);
+            h[i] = flow_key_hash(&k[i]);
+            __builtin_prefetch(&t->slots[h[i] & t->mask]);
+        }
+    }
+    /* Stage 2: the home slot names the likely entry (a hint only: stage 3 looks up again, and
+     * an earlier packet of the burst may have moved it). Prefetch its key and hot state. */
+    for (unsigned i = 0; i < n; i++) {
+        if (!tcp[i])
+            continue;
+        const struct ft_slot *s = &t->slots[h[i] & t->mask];
+        uint32_t idx1 = s->idx1;
+        if (idx1 && idx1 <= t->capacity) {
+            const char *f = (const char *)&t->flows[idx1 - 1];
+            __builtin_prefetch(f);
+            __builtin_prefetch(f + 64);
+            __builtin_prefetch(f + 128);
+        }
+    }
+    /* Stage 3: process in arrival order, as engine_input() would. */
+    for (unsigned i = 0; i < n; i++)
+        if (tcp[i])
+            segment(e, &p[i], ts[i], &k[i], d[i], h[i]);
+}
+
+void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
+{
+    struct pkt_info p;
+    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
+
+    if (count_frame(e, &p, kind, len))
+        engine_segment(e, &p, ts);
 }
 
 void engine_age(struct engine *e, uint64_t now)

@@ -95,6 +95,10 @@ struct engine {
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id);
 void engine_destroy(struct engine *e);
+/* Bytes of per-flow state: the flow table (index included) and the held-RST pool. */
+size_t engine_mem_bytes(const struct engine *e);
+/* Bytes of the --flows side array (0 without a flow sink): outside the per-flow budget. */
+size_t engine_flow_record_bytes(const struct engine *e);
 /* Receive overload signals per server:port (for top-offender sketches); NULL to stop. */
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx);
 /* Keep Zeek-compatible records of every connection and hand each finished one to fn (on the
@@ -103,6 +107,16 @@ int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx);
 
 /* Process one frame captured at ts_us. */
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);
+
+#define ENGINE_BURST 32 /* most frames engine_input_burst() takes per call */
+/*
+ * Process n <= ENGINE_BURST frames in order, with exactly the result of n engine_input()
+ * calls. It parses and hashes them all first and prefetches each one's index slot, then each
+ * one's flow entry, so that the cache misses of a large table overlap instead of adding up
+ * (the table itself is only read through the usual lookup: a prefetch is a hint, never state).
+ */
+void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                        const uint64_t ts_us[], unsigned n);
 /* Process an already parsed TCP segment (the fuzzer and unit tests use this). */
 void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts_us);
 /* Advance time and run a bounded ageing step (expiry, closing held RST events). */

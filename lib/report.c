@@ -97,6 +97,19 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             ",\"flow_records_dropped\":%" PRIu64 ",\"flow_records_written\":%" PRIu64 "},",
             ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped,
             ri->events_written, s->flow_records_dropped, ri->flows_written);
+    if (ri->tsc_hz && ri->flow_capacity) {
+        /* Cycles of busy polls per packet, and the rate one core sustains at that cost. */
+        double cpp = s->packets ? (double)s->busy_cycles / (double)s->packets : 0;
+        fprintf(out,
+                "\"perf\":{\"tsc_hz\":%" PRIu64 ",\"busy_cycles\":%" PRIu64
+                ",\"cycles_per_packet\":%.2f,\"mpps_per_worker\":%.3f,\"flow_capacity\":%" PRIu64
+                ",\"flow_table_bytes\":%" PRIu64 ",\"bytes_per_flow\":%.2f"
+                ",\"flow_record_bytes_per_flow\":%.2f},",
+                ri->tsc_hz, s->busy_cycles, cpp, cpp > 0 ? (double)ri->tsc_hz / cpp / 1e6 : 0,
+                ri->flow_capacity, ri->flow_table_bytes,
+                (double)ri->flow_table_bytes / (double)ri->flow_capacity,
+                (double)ri->flow_record_bytes / (double)ri->flow_capacity);
+    }
     fprintf(out, "\"capture\":{\"first_ts\":%.6f,\"last_ts\":%.6f},\"wall_seconds\":%.3f}\n",
             ri->first_ts, ri->last_ts, ri->wall_seconds);
     return ferror(out) ? -1 : 0;
