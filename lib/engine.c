@@ -20,6 +20,7 @@ void engine_config_defaults(struct engine_config *c)
     c->established_timeout_us = 3600ULL * 1000000;
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
+    c->rst_pool = 0;
     c->ttl_tolerance = 0;
     c->link = LINK_ETHERNET;
     classify_cfg_defaults(&c->classify);
@@ -45,6 +46,18 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
             return NULL;
         }
     }
+    e->rst_cap = cfg->rst_pool ? cfg->rst_pool : cfg->max_flows / 16;
+    if (e->rst_cap < 64)
+        e->rst_cap = 64;
+    e->rst_pool = calloc((size_t)e->rst_cap + 1, sizeof(*e->rst_pool));
+    e->rst_free = malloc((size_t)e->rst_cap * sizeof(*e->rst_free));
+    if (!e->rst_pool || !e->rst_free) {
+        engine_destroy(e);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < e->rst_cap; i++)
+        e->rst_free[i] = e->rst_cap - 1 - i;
+    e->rst_free_top = e->rst_cap;
     e->stats = stats;
     e->sink = sink;
     e->sink_ctx = sink_ctx;
@@ -59,12 +72,15 @@ void engine_destroy(struct engine *e)
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
     free(e->zk);
+    free(e->rst_pool);
+    free(e->rst_free);
     free(e);
 }
 
 size_t engine_mem_bytes(const struct engine *e)
 {
-    return flow_table_mem_bytes(e->ft->capacity);
+    return flow_table_mem_bytes(e->ft->capacity) + ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool) +
+           (size_t)e->rst_cap * sizeof(uint32_t);
 }
 
 size_t engine_flow_record_bytes(const struct engine *e)
@@ -152,7 +168,7 @@ static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pendi
 /* Decide the held event's cause, count it and hand it to the sink. */
 static void close_event(struct engine *e, struct flow *f)
 {
-    struct pending_rst *r = &f->rst;
+    struct pending_rst *r = engine_rst(e, f);
     struct rst_event ev;
 
     memset(&ev, 0, sizeof(ev));
@@ -202,6 +218,9 @@ static void close_event(struct engine *e, struct flow *f)
         STAT_INC(e->stats, low_confidence);
     if (e->sink)
         e->sink(e->sink_ctx, &ev);
+    if (f->rst_slot - 1 != e->rst_cap) /* the scratch entry is never on the free stack */
+        e->rst_free[e->rst_free_top++] = f->rst_slot - 1;
+    f->rst_slot = 0;
 }
 
 /* A SYN nobody answered (no SYN-ACK, no RST) within syn_unanswered_us: counted once. */
@@ -216,7 +235,7 @@ static void check_unanswered(struct engine *e, struct flow *f)
 
 static void drop_flow(struct engine *e, struct flow *f)
 {
-    if (f->rst.active)
+    if (f->rst_slot)
         close_event(e, f);
     check_unanswered(e, f);
     struct zeek_conn *z = zk_of(e, f);
@@ -320,11 +339,15 @@ static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, ui
 static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
                              uint64_t ts)
 {
-    struct pending_rst *r = &f->rst;
     enum seq_check c = rst_seq_check(f, d, p);
-    int decisive = !r->active || rst_check_rank(c) > rst_check_rank(r->check);
+    struct pending_rst *r = engine_rst(e, f);
+    int decisive = !r || rst_check_rank(c) > rst_check_rank(r->check);
 
-    if (!r->active) {
+    if (!r) {
+        /* A pooled slot, or the scratch entry when none is free: then the caller judges the
+         * event at once (it sees rst_slot == rst_cap + 1). */
+        f->rst_slot = (e->rst_free_top ? e->rst_free[--e->rst_free_top] : e->rst_cap) + 1;
+        r = engine_rst(e, f);
         uint64_t since = ts - f->last_ts;
         uint64_t idle = since;
         /* A RST answering a segment that arrived after a long silence (an expired middlebox
@@ -370,7 +393,7 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
 static void observe_after_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
                               uint64_t ts)
 {
-    struct pending_rst *r = &f->rst;
+    struct pending_rst *r = engine_rst(e, f);
     const struct flow_dir *fd = &f->dir[d];
 
     if (d == r->sender_dir) {
@@ -435,14 +458,14 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
         struct flow_dir *fd = &f->dir[d];
         if (fd->sig == sig && ts - fd->sig_ts <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
-            if (is_rst && f->rst.active)
-                f->rst.evidence |= EV_DUPLICATE;
+            if (is_rst && f->rst_slot)
+                engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
         fd->sig = sig;
         fd->sig_ts = ts;
     }
-    if (f && f->rst.active && ts > f->rst.last_ts + f->rst.hold_us)
+    if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
     if (f && !is_rst && tcp_track_is_reuse(f, p, d)) {
         /* A new connection on a finished tuple: the old one ends here. */
@@ -482,15 +505,19 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
             emit_record(e, f, &done);
     }
     if (is_rst) {
-        if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst.active) {
+        if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst_slot) {
             /* The connection's reset was already judged: a late RST (answering stragglers)
              * is counted, not a second event. */
             STAT_INC(e->stats, late_rsts);
         } else {
             open_or_fold_rst(e, f, d, p, ts);
+            if (f->rst_slot == e->rst_cap + 1) { /* no slot to hold it: judge it now */
+                STAT_INC(e->stats, rst_pool_full);
+                close_event(e, f);
+            }
         }
     } else {
-        if (f->rst.active)
+        if (f->rst_slot)
             observe_after_rst(e, f, d, p, ts);
         uint64_t gap = ts - f->last_ts;
         f->gap_ms = gap / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(gap / 1000);
@@ -612,7 +639,7 @@ void engine_age(struct engine *e, uint64_t now)
         t->cursor = (t->cursor + 1) % t->capacity;
         if (!f)
             continue;
-        if (f->rst.active && now > f->rst.last_ts + f->rst.hold_us)
+        if (f->rst_slot && now > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
             close_event(e, f);
         check_unanswered(e, f);
         if (now > f->last_ts + idle_limit(e, f)) {

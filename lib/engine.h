@@ -67,6 +67,8 @@ struct engine_config {
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us; /* closed or reset connections linger this long */
     uint32_t age_budget;        /* flows examined per engine_age() call */
+    uint32_t rst_pool;          /* reset events held at once; 0 = max_flows / 16, at least 64.
+                                   When all are taken a new event is judged at once. */
     uint8_t ttl_tolerance;      /* hops a RST's TTL may differ from its sender's on the same
                                    flow (0: mirrored copies are removed first); +1 across flows */
     int link;                   /* enum pkt_link of the frames: Ethernet unless a capture says */
@@ -87,9 +89,21 @@ struct engine {
     flow_sink_fn flow_sink; /* may be NULL */
     void *flow_ctx;
     struct zeek_conn *zk; /* per flow index, only with a flow sink */
-    uint64_t now_us;      /* latest time seen (monotonic) */
+    /* Held reset events: rst_cap pooled entries plus one scratch entry (index rst_cap) for
+     * events judged at once (table or pool full). rst_free[0..rst_free_top) are free. */
+    struct pending_rst *rst_pool;
+    uint32_t *rst_free;
+    uint32_t rst_cap;
+    uint32_t rst_free_top;
+    uint64_t now_us; /* latest time seen (monotonic) */
     uint8_t id;
 };
+
+/* The held reset event of f, NULL when it holds none. */
+static inline struct pending_rst *engine_rst(const struct engine *e, const struct flow *f)
+{
+    return f->rst_slot ? &e->rst_pool[f->rst_slot - 1] : NULL;
+}
 
 /* stats must outlive the engine; sink may be NULL. Returns NULL on allocation failure. */
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,

@@ -100,11 +100,13 @@ struct flow {
     uint8_t pad[3];
     uint32_t rtt_us; /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
     uint32_t gap_ms; /* silence before its latest non-RST packet */
+    /* Its held reset event: index + 1 into the engine's pool of struct pending_rst, 0 = none.
+     * Out of line because few connections hold one at a time (it fits what was padding). */
+    uint32_t rst_slot;
     uint64_t first_ts;
     uint64_t last_ts;
     uint64_t hs_ts; /* handshake completed (client's ACK of the SYN-ACK), 0 = not seen */
     struct flow_dir dir[2];
-    struct pending_rst rst;
 };
 
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */

@@ -88,9 +88,9 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
         fprintf(out, "%s\"%s\":%" PRIu64, r > 1 ? "," : "", malformed_name(r), s->malformed[r]);
     fprintf(out,
             "},\"flows\":{\"created\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64
-            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 "},",
-            s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped,
-            s->flows_active);
+            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 ",\"rst_pool_full\":%" PRIu64 "},",
+            s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped, s->flows_active,
+            s->rst_pool_full);
     fprintf(out,
             "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 ",\"rx_errors\":%" PRIu64
             ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"events_written\":%" PRIu64

@@ -40,8 +40,9 @@ struct engine_stats {
     uint64_t flows_active;
     uint64_t flow_records_dropped; /* --flows records lost on a full ring (live only) */
     uint64_t events_dropped;       /* event records lost on a full event ring (counts are not) */
-    uint64_t busy_cycles; /* TSC cycles of the worker's polls that received packets (RX, analysis,
-                             ageing, free), written by the application's worker; 0 in the library */
+    uint64_t rst_pool_full; /* reset events judged at once: every held-event slot was taken */
+    uint64_t busy_cycles;   /* TSC cycles of the worker's polls that received packets (RX, analysis,
+                               ageing, free), written by the application's worker; 0 in the library */
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
