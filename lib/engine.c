@@ -6,7 +6,8 @@
 #include "seq.h"
 #include "tcp_track.h"
 
-#define EVICT_SCAN 16 /* flows examined for a victim when the table is full */
+#define EVICT_SCAN   16 /* flows examined for a victim when the table is full */
+#define AGE_PREFETCH 4  /* entries the ageing scan fetches ahead of its cursor */
 
 void engine_config_defaults(struct engine_config *c)
 {
@@ -596,6 +597,9 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
             flow_key_make(&p[i], &k[i], &d[i]);
             h[i] = flow_key_hash(&k[i]);
             __builtin_prefetch(&t->slots[h[i] & t->mask]);
+            /* SYNs teach the host-TTL cache: its entry is another random access. */
+            if (e->hosts && (p[i].flags & TCP_SYN))
+                host_table_prefetch(e->hosts, p[i].src);
         }
     }
     /* Stage 2: the home slot names the likely entry (a hint only: stage 3 looks up again, and
@@ -635,8 +639,13 @@ void engine_age(struct engine *e, uint64_t now)
         e->now_us = now;
     now = e->now_us;
     for (uint32_t n = 0; n < e->cfg.age_budget && t->used; n++) {
+        /* The scan walks the array in order: fetch a few entries ahead of the cursor. */
+        uint32_t ahead = t->cursor + AGE_PREFETCH;
+        if (ahead < t->capacity)
+            __builtin_prefetch(&t->flows[ahead]);
         struct flow *f = flow_table_at(t, t->cursor);
-        t->cursor = (t->cursor + 1) % t->capacity;
+        if (++t->cursor == t->capacity) /* no division on the per-poll path */
+            t->cursor = 0;
         if (!f)
             continue;
         if (f->rst_slot && now > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)

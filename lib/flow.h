@@ -110,9 +110,34 @@ struct flow {
 };
 
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
+/* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */
+static inline uint64_t rs_be64(uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(x);
+#else
+    return x;
+#endif
+}
+
+/* memcmp(a, b, 16) < 0, == 0 as two 64-bit compares (no library call on the fast path). */
+static inline int addr_cmp16(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    if (a0 != b0)
+        return rs_be64(a0) < rs_be64(b0) ? -1 : 1;
+    if (a1 != b1)
+        return rs_be64(a1) < rs_be64(b1) ? -1 : 1;
+    return 0;
+}
+
 static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, int *dir)
 {
-    int c = memcmp(p->src, p->dst, 16);
+    int c = addr_cmp16(p->src, p->dst);
     int src_lo = c < 0 || (c == 0 && p->sport <= p->dport);
     memset(k, 0, sizeof(*k));
     if (src_lo) {
