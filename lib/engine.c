@@ -228,7 +228,7 @@ static void close_event(struct engine *e, struct flow *f)
 static void check_unanswered(struct engine *e, struct flow *f)
 {
     if (f->state == CS_SYN_SENT && !(f->fflags & FF_SYN_COUNTED) &&
-        e->now_us - f->first_ts >= e->cfg.syn_unanswered_us) {
+        ts32_since(e->now_us, f->first_ts) >= e->cfg.syn_unanswered_us) {
         f->fflags |= FF_SYN_COUNTED;
         emit_signal(e, f, OVL_SYN_UNANSWERED);
     }
@@ -330,7 +330,7 @@ static uint32_t hold_for(const struct engine *e, const struct flow *f)
 static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, uint64_t ts)
 {
     if (p->family != 4 || !p->ip_id || !(p->flags & TCP_ACK) || !(sd->xflags & DX_IPID_SEQ) ||
-        ts - sd->last_ts > 1000000)
+        ts32_since(ts, sd->last_ts) > 1000000)
         return 0;
     uint16_t fwd = (uint16_t)(p->ip_id - sd->ip_id);
     uint16_t back = (uint16_t)(sd->ip_id - p->ip_id);
@@ -457,14 +457,14 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
 
     if (f) {
         struct flow_dir *fd = &f->dir[d];
-        if (fd->sig == sig && ts - fd->sig_ts <= e->cfg.dup_us) {
+        if (fd->sig == sig && ts32_since(ts, fd->sig_ts) <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
             if (is_rst && f->rst_slot)
                 engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
         fd->sig = sig;
-        fd->sig_ts = ts;
+        fd->sig_ts = ts32(ts);
     }
     if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
@@ -493,7 +493,7 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
         }
         tcp_track_init(f, p, d, ts);
         f->dir[d].sig = sig;
-        f->dir[d].sig_ts = ts;
+        f->dir[d].sig_ts = ts32(ts);
         f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
@@ -522,7 +522,7 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
             observe_after_rst(e, f, d, p, ts);
         uint64_t gap = ts - f->last_ts;
         f->gap_ms = gap / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(gap / 1000);
-        if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts))
+        if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts32(ts)))
             host_table_note(e->hosts, p->src, p->ttl);
         uint8_t had_gap = f->fflags & FF_GAP;
         unsigned sigs = tcp_track_segment(f, p, d, ts);

@@ -36,22 +36,44 @@ struct flow_key {
 #define DX_IPID_STEP           0x04 /* its last IPv4 ID stepped by a small increment */
 #define DX_IPID_SEQ            0x08 /* two small steps in a row: its IDs are a counter */
 
+/*
+ * Per-flow timestamps other than flow.last_ts keep the low 32 bits of the µs clock (ts32()),
+ * and are only ever used as "time since": ts32_since() is exact while the true difference is
+ * below 2^32 µs (71.5 minutes). Every such use compares with a bound of seconds (duplicate
+ * 1 ms, IP-ID freshness 1 s, accept overflow 1 s, unanswered SYN 3 s, handshake RTT), so a
+ * wrap could only matter for a stamp exactly a multiple of 71.5 minutes old. flow.last_ts,
+ * which idle expiry compares with timeouts of up to 7 days, stays 64-bit.
+ */
+static inline uint32_t ts32(uint64_t us)
+{
+    return (uint32_t)us;
+}
+
+/* now - then, modulo 2^32. A stamp ahead of now (capture time stepping back) gives a huge
+ * value, as the 64-bit difference did. */
+static inline uint32_t ts32_since(uint64_t now, uint32_t then)
+{
+    return (uint32_t)now - then;
+}
+
+/* 40 bytes: two per flow. */
 struct flow_dir {
     uint32_t isn;      /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
     uint32_t next_seq; /* highest seq + len (+SYN/FIN) seen from it */
     uint32_t max_ack;  /* highest ACK it sent: its RCV.NXT */
-    uint32_t win;      /* last window it advertised, scaled when the scale is known */
     uint32_t fin_seq;
-    uint32_t sig;   /* signature of its last packet: mirrored-duplicate check */
-    uint8_t seen;   /* DIR_* */
-    uint8_t wscale; /* from its SYN, 0xff when absent */
-    uint8_t ttl;    /* last TTL of a non-RST packet (0 = none yet) */
-    uint8_t df;
+    uint32_t sig;      /* signature of its last packet: mirrored-duplicate check */
+    uint32_t last_ts;  /* ts32(), last non-RST packet */
+    uint32_t sig_ts;   /* ts32(), last packet of any kind */
+    uint16_t win;      /* last window it advertised: the raw field (a SYN's pre-divided by the
+                          scale, RFC 7323), scaled on use by tcp_track_window() */
     uint16_t ip_id;    /* of its last non-RST packet */
+    uint8_t seen;      /* DIR_* */
+    uint8_t wscale;    /* from its SYN, 0xff when absent */
+    uint8_t ttl;       /* last TTL of a non-RST packet (0 = none yet) */
     uint8_t ka_probes; /* keepalive probes since the peer last sent anything (saturating) */
     uint8_t xflags;    /* DX_* */
-    uint64_t last_ts;  /* µs, last non-RST packet */
-    uint64_t sig_ts;   /* µs, last packet of any kind */
+    uint8_t df;        /* DF bit of its last non-RST packet (fits the padding) */
 };
 
 /*
@@ -88,6 +110,7 @@ struct pending_rst {
 #define FF_SYN_COUNTED  0x02 /* counted as an unanswered SYN */
 #define FF_REPLACED_SYN 0x04 /* a SYN with a new ISN arrived on the open connection */
 #define FF_EVENT_DONE   0x08 /* its reset event has been emitted */
+#define FF_HANDSHAKE    0x10 /* hs_ts is valid: the handshake completed at a nonzero time */
 
 struct flow {
     struct flow_key key;
@@ -103,11 +126,15 @@ struct flow {
     /* Its held reset event: index + 1 into the engine's pool of struct pending_rst, 0 = none.
      * Out of line because few connections hold one at a time (it fits what was padding). */
     uint32_t rst_slot;
-    uint64_t first_ts;
-    uint64_t last_ts;
-    uint64_t hs_ts; /* handshake completed (client's ACK of the SYN-ACK), 0 = not seen */
+    uint32_t first_ts; /* ts32() of its first packet */
+    uint32_t hs_ts;    /* ts32(): handshake completed (client's ACK of the SYN-ACK); valid with
+                          FF_HANDSHAKE */
+    uint64_t last_ts;  /* µs, its latest packet: idle expiry */
     struct flow_dir dir[2];
 };
+
+/* 160 bytes: the key, 40 bytes of connection state and two directions of 40. */
+_Static_assert(sizeof(struct flow) == 160, "struct flow grew: update docs/performance.md");
 
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
 /* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */
