@@ -86,6 +86,7 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
     const uint8_t *data[RS_BURST];
     uint32_t len[RS_BURST];
     uint64_t ts[RS_BURST];
+    uint32_t hash[RS_BURST];
 
     for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -97,10 +98,13 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
             ts[i] = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
         data[i] = frame_headers(m, copy[i], &len[i]);
+        hash[i] = m->hash.rss;
         if (unlikely(m->pkt_len > len[i])) /* only the headers are handed over */
             STAT_ADD(&w->stats, bytes, m->pkt_len - len[i]);
     }
-    engine_input_burst(w->eng, data, len, ts, n);
+    /* Ring-fed: hash.rss is the distributor's flow_key_hash() (see distributor_main()). From a
+     * NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use. */
+    engine_input_burst(w->eng, data, len, ts, w->in ? hash : NULL, n);
     rte_pktmbuf_free_bulk(pkts, n);
     return n ? ts[n - 1] : now;
 }
@@ -197,6 +201,9 @@ int distributor_main(void *arg)
                 /* High bits pick the worker: the flow table indexes by the low ones, and
                  * sharing them would leave most home slots of each table unused. */
                 unsigned wi = (unsigned)(((uint64_t)h * p->n_workers) >> 32);
+                /* The worker's flow table needs the same hash: hand it over instead of
+                 * recomputing it (it is 0 for frames the engine will not track). */
+                m->hash.rss = h;
                 out[wi][cnt[wi]++] = m;
             }
             for (unsigned wi = 0; wi < p->n_workers; wi++) {

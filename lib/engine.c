@@ -577,7 +577,7 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
 }
 
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
-                        const uint64_t ts[], unsigned n)
+                        const uint64_t ts[], const uint32_t *hashes, unsigned n)
 {
     struct pkt_info p[ENGINE_BURST];
     struct flow_key k[ENGINE_BURST];
@@ -595,7 +595,7 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
         tcp[i] = (uint8_t)count_frame(e, &p[i], kind, lens[i]);
         if (tcp[i]) {
             flow_key_make(&p[i], &k[i], &d[i]);
-            h[i] = flow_key_hash(&k[i]);
+            h[i] = hashes ? hashes[i] : flow_key_hash(&k[i]);
             __builtin_prefetch(&t->slots[h[i] & t->mask]);
             /* SYNs teach the host-TTL cache: its entry is another random access. */
             if (e->hosts && (p[i].flags & TCP_SYN))

@@ -128,9 +128,12 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
  * calls. It parses and hashes them all first and prefetches each one's index slot, then each
  * one's flow entry, so that the cache misses of a large table overlap instead of adding up
  * (the table itself is only read through the usual lookup: a prefetch is a hint, never state).
+ * hashes is NULL, or holds for each frame that parses as TCP with the engine's link type the
+ * flow_key_hash() of its canonical key (the software distributor computed it to pick the
+ * worker): then it is not computed twice. Entries of other frames are ignored.
  */
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
-                        const uint64_t ts_us[], unsigned n);
+                        const uint64_t ts_us[], const uint32_t *hashes, unsigned n);
 /* Process an already parsed TCP segment (the fuzzer and unit tests use this). */
 void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts_us);
 /* Advance time and run a bounded ageing step (expiry, closing held RST events). */
