@@ -118,6 +118,8 @@ int worker_main(void *arg)
     uint64_t last_ts = 0; /* time of the latest packet, for the aggregator's replay clock */
     unsigned idle = 0;
 
+    engine_prefault(w->eng); /* on this lcore: its NUMA node, no faults on the packet path */
+
     for (;;) {
         uint16_t got = 0;
         uint64_t t_poll = rte_rdtsc(); /* read once per poll: clock and cycle accounting */

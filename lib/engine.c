@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "bigmem.h"
 #include "rst_classify.h"
 #include "seq.h"
 #include "tcp_track.h"
@@ -50,7 +51,7 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     e->rst_cap = cfg->rst_pool ? cfg->rst_pool : cfg->max_flows / 16;
     if (e->rst_cap < 64)
         e->rst_cap = 64;
-    e->rst_pool = calloc((size_t)e->rst_cap + 1, sizeof(*e->rst_pool));
+    e->rst_pool = big_zalloc(((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
     e->rst_free = malloc((size_t)e->rst_cap * sizeof(*e->rst_free));
     if (!e->rst_pool || !e->rst_free) {
         engine_destroy(e);
@@ -73,9 +74,15 @@ void engine_destroy(struct engine *e)
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
     free(e->zk);
-    free(e->rst_pool);
+    big_free(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
     free(e->rst_free);
     free(e);
+}
+
+void engine_prefault(struct engine *e)
+{
+    flow_table_prefault(e->ft);
+    big_prefault(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
 }
 
 size_t engine_mem_bytes(const struct engine *e)

@@ -109,6 +109,9 @@ static inline struct pending_rst *engine_rst(const struct engine *e, const struc
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id);
 void engine_destroy(struct engine *e);
+/* Fault in the engine's tables on the calling thread before the first packet (a worker calls it
+ * on its own lcore): no page faults on the packet path, memory on the worker's NUMA node. */
+void engine_prefault(struct engine *e);
 /* Bytes of per-flow state: the flow table (index included) and the held-RST pool. */
 size_t engine_mem_bytes(const struct engine *e);
 /* Bytes of the --flows side array (0 without a flow sink): outside the per-flow budget. */
