@@ -583,6 +583,24 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
     return 0;
 }
 
+#define PIPE_AHEAD 8 /* packets between a slot's prefetch and its read (stage 1 -> 2) */
+
+/* Stage 2 of engine_input_burst(): the home slot names the likely entry (a hint only: stage
+ * 3 looks up again, and an earlier packet of the burst may have moved it). Prefetch the
+ * entry's three cache lines: key, state and both directions. */
+static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
+{
+    if (!tcp)
+        return;
+    uint32_t idx1 = t->slots[h & t->mask].idx1;
+    if (idx1 && idx1 <= t->capacity) {
+        const char *f = (const char *)&t->flows[idx1 - 1];
+        __builtin_prefetch(f);
+        __builtin_prefetch(f + 64);
+        __builtin_prefetch(f + 128);
+    }
+}
+
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
                         const uint64_t ts[], const uint32_t *hashes, unsigned n)
 {
@@ -596,8 +614,12 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
     if (n > ENGINE_BURST)
         n = ENGINE_BURST;
     /* Stage 1: parse, key, hash; prefetch the home slot of each TCP segment. Counting here
-     * is safe: counters are commutative and only this thread writes them. */
+     * is safe: counters are commutative and only this thread writes them. Stage 2 of the
+     * packet PIPE_AHEAD places back runs in the same loop, so that its slot prefetch had the
+     * time of that many packets to arrive. */
     for (unsigned i = 0; i < n; i++) {
+        if (i >= PIPE_AHEAD)
+            prefetch_entry(t, tcp[i - PIPE_AHEAD], h[i - PIPE_AHEAD]);
         enum pkt_kind kind = pkt_parse_link(frames[i], lens[i], e->cfg.link, &p[i]);
         tcp[i] = (uint8_t)count_frame(e, &p[i], kind, lens[i]);
         if (tcp[i]) {
@@ -609,20 +631,9 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
                 host_table_prefetch(e->hosts, p[i].src);
         }
     }
-    /* Stage 2: the home slot names the likely entry (a hint only: stage 3 looks up again, and
-     * an earlier packet of the burst may have moved it). Prefetch its key and hot state. */
-    for (unsigned i = 0; i < n; i++) {
-        if (!tcp[i])
-            continue;
-        const struct ft_slot *s = &t->slots[h[i] & t->mask];
-        uint32_t idx1 = s->idx1;
-        if (idx1 && idx1 <= t->capacity) {
-            const char *f = (const char *)&t->flows[idx1 - 1];
-            __builtin_prefetch(f);
-            __builtin_prefetch(f + 64);
-            __builtin_prefetch(f + 128);
-        }
-    }
+    /* Stage 2 of the last PIPE_AHEAD packets. */
+    for (unsigned i = n > PIPE_AHEAD ? n - PIPE_AHEAD : 0; i < n; i++)
+        prefetch_entry(t, tcp[i], h[i]);
     /* Stage 3: process in arrival order, as engine_input() would. */
     for (unsigned i = 0; i < n; i++)
         if (tcp[i])

@@ -6,6 +6,7 @@
 #ifndef RS_FLOW_H
 #define RS_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -166,18 +167,18 @@ static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, i
 {
     int c = addr_cmp16(p->src, p->dst);
     int src_lo = c < 0 || (c == 0 && p->sport <= p->dport);
-    memset(k, 0, sizeof(*k));
-    if (src_lo) {
-        memcpy(k->lo_addr, p->src, 16);
-        memcpy(k->hi_addr, p->dst, 16);
-        k->lo_port = p->sport;
-        k->hi_port = p->dport;
-    } else {
-        memcpy(k->lo_addr, p->dst, 16);
-        memcpy(k->hi_addr, p->src, 16);
-        k->lo_port = p->dport;
-        k->hi_port = p->sport;
-    }
+    /* Ports and the zero word go in as one 8-byte store: flow_key_hash() reads the key back
+     * in 8-byte words at once, and a load that spans several smaller stores cannot be
+     * forwarded from the store buffer and stalls. */
+    struct {
+        uint16_t lo_port, hi_port;
+        uint32_t zero;
+    } tail = {src_lo ? p->sport : p->dport, src_lo ? p->dport : p->sport, 0};
+    _Static_assert(sizeof(tail) == 8 && offsetof(struct flow_key, lo_port) == 32,
+                   "the key ends with lo_port, hi_port, zero");
+    memcpy(k->lo_addr, src_lo ? p->src : p->dst, 16);
+    memcpy(k->hi_addr, src_lo ? p->dst : p->src, 16);
+    memcpy(&k->lo_port, &tail, 8);
     *dir = src_lo ? 0 : 1;
 }
 
