@@ -371,8 +371,13 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     unsigned ring_mbufs = rss ? 0 : nw * WORKER_RING_SIZE;
     unsigned n_mbufs =
         p->n_ports * nq * 2048 + ring_mbufs + rte_lcore_count() * (RS_BURST + 256) + 4096;
-    struct rte_mempool *pool = rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, 256, 0,
-                                                       RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    if (o->mbufs) /* net_pcap's infinite_rx preloads a whole capture into the pool */
+        n_mbufs = o->mbufs;
+    uint16_t data_room =
+        o->mbuf_size ? (uint16_t)RTE_MIN(o->mbuf_size + RTE_PKTMBUF_HEADROOM, (uint32_t)UINT16_MAX)
+                     : RTE_MBUF_DEFAULT_BUF_SIZE;
+    struct rte_mempool *pool =
+        rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, 256, 0, data_room, rte_socket_id());
     if (!pool) {
         fprintf(stderr, "rstscope: cannot allocate %u mbufs: %s (raise -m)\n", n_mbufs,
                 rte_strerror(rte_errno));
@@ -683,6 +688,12 @@ int main(int argc, char **argv)
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             }
         }
+        if (opt.bench_packets && !force_quit) {
+            struct engine_stats s;
+            sum_stats(p, &s);
+            if (s.packets >= opt.bench_packets)
+                force_quit = 1; /* workers stop on their next poll, flush, and report */
+        }
         double el = now_s() - t0;
         if (opt.prom_file && el - last_prom >= opt.prom_interval_s) {
             write_prom(p, &opt, &ri);
@@ -714,6 +725,12 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
+    ri.tsc_hz = rte_get_tsc_hz();
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        ri.flow_capacity += p->w[i].eng->ft->capacity;
+        ri.flow_table_bytes += engine_mem_bytes(p->w[i].eng);
+        ri.flow_record_bytes += engine_flow_record_bytes(p->w[i].eng);
+    }
     if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin,
                                     breakdown_active(&opt) ? &g_breakdown : NULL) < 0)
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.prom_file, strerror(errno));

@@ -41,6 +41,14 @@ void options_usage(FILE *out)
         "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
         "  --quiet                no report on stdout\n"
         "\n"
+        "Benchmark and sizing (live mode, docs/performance.md):\n"
+        "  --bench-packets N      stop once the workers have processed N packets (for a\n"
+        "                         net_pcap port with infinite_rx=1); the summary's \"perf\"\n"
+        "                         object gives the workers' TSC cycles per packet\n"
+        "  --mbufs N              packet buffers in the pool (default: sized for the ports;\n"
+        "                         infinite_rx preloads the whole capture into this pool)\n"
+        "  --mbuf-size B          data room of one buffer, 128..65535 (default 2048)\n"
+        "\n"
         "Redis (docs/redis.md):\n"
         "  --redis ADDR           push counters, top offenders and events to Redis every\n"
         "                         interval; ADDR is HOST:PORT, [IPV6]:PORT or a socket path\n"
@@ -243,6 +251,9 @@ enum {
     O_DUMP_MAX_MB,
     O_DUMP_FILES,
     O_DUMP_RATE,
+    O_BENCH_PACKETS,
+    O_MBUFS,
+    O_MBUF_SIZE,
 };
 static const struct option longopts[] = {
     {"pcap", required_argument, NULL, O_PCAP},
@@ -275,6 +286,9 @@ static const struct option longopts[] = {
     {"dump-max-mb", required_argument, NULL, O_DUMP_MAX_MB},
     {"dump-files", required_argument, NULL, O_DUMP_FILES},
     {"dump-rate", required_argument, NULL, O_DUMP_RATE},
+    {"bench-packets", required_argument, NULL, O_BENCH_PACKETS},
+    {"mbufs", required_argument, NULL, O_MBUFS},
+    {"mbuf-size", required_argument, NULL, O_MBUF_SIZE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -473,6 +487,21 @@ static int parse_argv(struct options *o, int argc, char **argv)
             o->redis_retention_s = v;
             redis_only = 1;
             break;
+        case O_BENCH_PACKETS:
+            if (parse_u32("bench-packets", optarg, 1, UINT32_MAX, &v) < 0)
+                return -1;
+            o->bench_packets = v;
+            break;
+        case O_MBUFS:
+            if (parse_u32("mbufs", optarg, 1024, 1u << 30, &v) < 0)
+                return -1;
+            o->mbufs = v;
+            break;
+        case O_MBUF_SIZE:
+            if (parse_u32("mbuf-size", optarg, 128, 65535, &v) < 0)
+                return -1;
+            o->mbuf_size = v;
+            break;
         case 'h':
             options_usage(stdout);
             return 1;
@@ -492,6 +521,11 @@ static int parse_argv(struct options *o, int argc, char **argv)
     if (optind < argc) {
         err_start();
         fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    if (o->pcap && (o->bench_packets || o->mbufs || o->mbuf_size)) {
+        fprintf(stderr, "rstscope: --bench-packets, --mbufs and --mbuf-size are for live mode "
+                        "(EAL options and a port before '--'), not --pcap\n");
         return -1;
     }
     if (redis_only && !o->redis) {

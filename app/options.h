@@ -30,6 +30,10 @@ struct options {
     uint32_t idle_timeout_s;
     uint32_t status_interval_s; /* 0 = no status line */
     int quiet;                  /* no report on stdout */
+    /* Benchmark and sizing (docs/performance.md) */
+    uint64_t bench_packets; /* --bench-packets N: stop once the workers processed N packets */
+    uint32_t mbufs;         /* --mbufs N: packet buffer pool size, 0 = sized for the ports */
+    uint32_t mbuf_size;     /* --mbuf-size B: data room of one buffer, 0 = DPDK's default */
     /* Redis aggregator (docs/redis.md); off unless --redis is given */
     const char *redis;          /* --redis HOST:PORT | [IPV6]:PORT | /unix/socket/path */
     const char *redis_user;     /* --redis-user: ACL user */

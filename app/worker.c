@@ -19,11 +19,7 @@
 
 extern struct pipeline *g_pipe;
 
-/* Live clock: wall time at start plus TSC ticks, read once per burst. */
-static uint64_t clock_us(uint64_t tsc0, uint64_t wall0_us, uint64_t hz)
-{
-    return wall0_us + (rte_rdtsc() - tsc0) * 1000000ULL / hz;
-}
+_Static_assert(RS_BURST <= ENGINE_BURST, "a received burst must fit one engine burst");
 
 static uint64_t wall_now_us(void)
 {
@@ -85,8 +81,13 @@ static inline const uint8_t *frame_headers(const struct rte_mbuf *m, uint8_t *bu
 static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
     struct pipeline *p = g_pipe;
-    uint8_t copy[HEADER_COPY];
-    uint64_t ts = now;
+    /* Contiguous headers of chained mbufs (rare: jumbo frames); one buffer per frame because
+     * the engine reads them all before it processes the first. */
+    static __thread uint8_t copy[RS_BURST][HEADER_COPY];
+    const uint8_t *data[RS_BURST];
+    uint32_t len[RS_BURST];
+    uint64_t ts[RS_BURST];
+    uint32_t hash[RS_BURST];
 
     for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -94,19 +95,22 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
         struct rte_mbuf *m = pkts[i];
         if (i + PREFETCH_OFFSET < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
-        ts = now;
+        ts[i] = now;
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag) && p->port_pcap_ts[m->port])
-            ts = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
-        uint32_t len;
-        const uint8_t *data = frame_headers(m, copy, &len);
-        engine_input(w->eng, data, len, ts);
-        if (unlikely(w->dump != NULL))
-            dump_keep_packet(w->dump, data, len, m->pkt_len, ts);
-        if (unlikely(m->pkt_len > len)) /* only the headers were handed over */
-            STAT_ADD(&w->stats, bytes, m->pkt_len - len);
+            ts[i] = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
+        data[i] = frame_headers(m, copy[i], &len[i]);
+        hash[i] = m->hash.rss;
+        if (unlikely(m->pkt_len > len[i])) /* only the headers are handed over */
+            STAT_ADD(&w->stats, bytes, m->pkt_len - len[i]);
     }
+    /* Ring-fed: hash.rss is the distributor's flow_key_hash() (see distributor_main()). From a
+     * NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use. */
+    engine_input_burst(w->eng, data, len, ts, w->in ? hash : NULL, n);
+    if (unlikely(w->dump != NULL)) /* --dump-resets: the last packets of each connection */
+        for (uint16_t i = 0; i < n; i++)
+            dump_keep_packet(w->dump, data[i], len[i], pkts[i]->pkt_len, ts[i]);
     rte_pktmbuf_free_bulk(pkts, n);
-    return ts;
+    return n ? ts[n - 1] : now;
 }
 
 int worker_main(void *arg)
@@ -118,9 +122,12 @@ int worker_main(void *arg)
     uint64_t last_ts = 0; /* time of the latest packet, for the aggregator's replay clock */
     unsigned idle = 0;
 
+    engine_prefault(w->eng); /* on this lcore: its NUMA node, no faults on the packet path */
+
     for (;;) {
         uint16_t got = 0;
-        uint64_t now = clock_us(tsc0, wall0, hz);
+        uint64_t t_poll = rte_rdtsc(); /* read once per poll: clock and cycle accounting */
+        uint64_t now = wall0 + (t_poll - tsc0) * 1000000ULL / hz;
         /* Read before polling: the flag is raised after the last packet was handed over, so
          * an empty poll that follows it proves the source is drained. */
         int src_done = __atomic_load_n(w->in ? &p->dist_done : &input_done, __ATOMIC_ACQUIRE);
@@ -147,7 +154,12 @@ int worker_main(void *arg)
         if (force_quit)
             break;
         if (got) {
+            /* Like testpmd's --record-core-cycles: only polls that received packets count, so
+             * cycles per packet compare with dpdk-testpmd's on the same source. */
+            STAT_ADD(&w->stats, busy_cycles, rte_rdtsc() - t_poll);
             idle = 0;
+            if (unlikely(force_quit))
+                break; /* a benchmark stops a source that never runs dry */
             continue;
         }
         if (src_done)
@@ -200,6 +212,9 @@ int distributor_main(void *arg)
                 /* High bits pick the worker: the flow table indexes by the low ones, and
                  * sharing them would leave most home slots of each table unused. */
                 unsigned wi = (unsigned)(((uint64_t)h * p->n_workers) >> 32);
+                /* The worker's flow table needs the same hash: hand it over instead of
+                 * recomputing it (it is 0 for frames the engine will not track). */
+                m->hash.rss = h;
                 out[wi][cnt[wi]++] = m;
             }
             for (unsigned wi = 0; wi < p->n_workers; wi++) {
@@ -219,6 +234,8 @@ int distributor_main(void *arg)
             break;
         if (got) {
             idle = 0;
+            if (unlikely(force_quit))
+                break;
             continue;
         }
         if (src_done)

@@ -611,7 +611,7 @@ NO_COV static void signal_sink(void *ctx, const struct overload_event *ov)
 NO_COV static void check_table(struct engine *e)
 {
     struct flow_table *t = e->ft;
-    uint32_t live = 0, slots = 0;
+    uint32_t live = 0, slots = 0, held = 0;
 
     CHECK(t->used <= t->capacity);
     CHECK(t->free_top + t->used == t->capacity);
@@ -646,9 +646,12 @@ NO_COV static void check_table(struct engine *e)
                 CHECK(fd->wscale <= 14);
         }
         CHECK(f->last_ts <= e->now_us);
-        const struct pending_rst *r = &f->rst;
-        CHECK(r->active <= 1);
-        if (r->active) {
+        /* A held event sits in a pooled slot, never in the scratch entry between calls. */
+        CHECK(f->rst_slot <= e->rst_cap);
+        held += f->rst_slot != 0;
+        const struct pending_rst *r = engine_rst(e, f);
+        if (r) {
+            CHECK(r->active == 1);
             CHECK(r->rst_count >= 1);
             CHECK(r->sender_dir <= 1 && r->state < CS_MAX && r->check < SEQ_MAX);
             CHECK(r->rst_flags & TCP_RST);
@@ -656,6 +659,7 @@ NO_COV static void check_table(struct engine *e)
         }
     }
     CHECK(live == t->used);
+    CHECK(held + e->rst_free_top == e->rst_cap); /* no held-event slot leaks */
     /* The free stack holds exactly the dead indices. */
     for (uint32_t i = 0; i < t->free_top; i++) {
         CHECK(t->free_stack[i] < t->capacity);

@@ -2,11 +2,13 @@
 
 #include <stdlib.h>
 
+#include "bigmem.h"
 #include "rst_classify.h"
 #include "seq.h"
 #include "tcp_track.h"
 
-#define EVICT_SCAN 16 /* flows examined for a victim when the table is full */
+#define EVICT_SCAN   16 /* flows examined for a victim when the table is full */
+#define AGE_PREFETCH 4  /* entries the ageing scan fetches ahead of its cursor */
 /* When those EVICT_SCAN neighbours are all established, this many more entries are sampled
  * across the whole table before the new connection is dropped. Long-lived connections are
  * created together and sit next to each other in flows[], so a window of neighbours can be
@@ -27,6 +29,7 @@ void engine_config_defaults(struct engine_config *c)
     c->established_timeout_us = 3600ULL * 1000000;
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
+    c->rst_pool = 0;
     c->ttl_tolerance = 0;
     c->link = LINK_ETHERNET;
     classify_cfg_defaults(&c->classify);
@@ -52,6 +55,18 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
             return NULL;
         }
     }
+    e->rst_cap = cfg->rst_pool ? cfg->rst_pool : cfg->max_flows / 16;
+    if (e->rst_cap < 64)
+        e->rst_cap = 64;
+    e->rst_pool = big_zalloc(((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
+    e->rst_free = malloc((size_t)e->rst_cap * sizeof(*e->rst_free));
+    if (!e->rst_pool || !e->rst_free) {
+        engine_destroy(e);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < e->rst_cap; i++)
+        e->rst_free[i] = e->rst_cap - 1 - i;
+    e->rst_free_top = e->rst_cap;
     e->stats = stats;
     e->sink = sink;
     e->sink_ctx = sink_ctx;
@@ -66,7 +81,26 @@ void engine_destroy(struct engine *e)
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
     free(e->zk);
+    big_free(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
+    free(e->rst_free);
     free(e);
+}
+
+void engine_prefault(struct engine *e)
+{
+    flow_table_prefault(e->ft);
+    big_prefault(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
+}
+
+size_t engine_mem_bytes(const struct engine *e)
+{
+    return flow_table_mem_bytes(e->ft->capacity) + ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool) +
+           (size_t)e->rst_cap * sizeof(uint32_t);
+}
+
+size_t engine_flow_record_bytes(const struct engine *e)
+{
+    return e->zk ? (size_t)e->ft->capacity * sizeof(*e->zk) : 0;
 }
 
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
@@ -149,7 +183,7 @@ static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pendi
 /* Decide the held event's cause, count it and hand it to the sink. */
 static void close_event(struct engine *e, struct flow *f)
 {
-    struct pending_rst *r = &f->rst;
+    struct pending_rst *r = engine_rst(e, f);
     struct rst_event ev;
 
     memset(&ev, 0, sizeof(ev));
@@ -200,13 +234,16 @@ static void close_event(struct engine *e, struct flow *f)
         STAT_INC(e->stats, low_confidence);
     if (e->sink)
         e->sink(e->sink_ctx, &ev);
+    if (f->rst_slot - 1 != e->rst_cap) /* the scratch entry is never on the free stack */
+        e->rst_free[e->rst_free_top++] = f->rst_slot - 1;
+    f->rst_slot = 0;
 }
 
 /* A SYN nobody answered (no SYN-ACK, no RST) within syn_unanswered_us: counted once. */
 static void check_unanswered(struct engine *e, struct flow *f)
 {
     if (f->state == CS_SYN_SENT && !(f->fflags & FF_SYN_COUNTED) &&
-        e->now_us - f->first_ts >= e->cfg.syn_unanswered_us) {
+        ts32_since(e->now_us, f->first_ts) >= e->cfg.syn_unanswered_us) {
         f->fflags |= FF_SYN_COUNTED;
         emit_signal(e, f, OVL_SYN_UNANSWERED);
     }
@@ -214,7 +251,7 @@ static void check_unanswered(struct engine *e, struct flow *f)
 
 static void drop_flow(struct engine *e, struct flow *f)
 {
-    if (f->rst.active)
+    if (f->rst_slot)
         close_event(e, f);
     check_unanswered(e, f);
     struct zeek_conn *z = zk_of(e, f);
@@ -315,7 +352,7 @@ static uint32_t hold_for(const struct engine *e, const struct flow *f)
 static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, uint64_t ts)
 {
     if (p->family != 4 || !p->ip_id || !(p->flags & TCP_ACK) || !(sd->xflags & DX_IPID_SEQ) ||
-        ts - sd->last_ts > 1000000)
+        ts32_since(ts, sd->last_ts) > 1000000)
         return 0;
     uint16_t fwd = (uint16_t)(p->ip_id - sd->ip_id);
     uint16_t back = (uint16_t)(sd->ip_id - p->ip_id);
@@ -325,11 +362,15 @@ static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, ui
 static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
                              uint64_t ts)
 {
-    struct pending_rst *r = &f->rst;
     enum seq_check c = rst_seq_check(f, d, p);
-    int decisive = !r->active || rst_check_rank(c) > rst_check_rank(r->check);
+    struct pending_rst *r = engine_rst(e, f);
+    int decisive = !r || rst_check_rank(c) > rst_check_rank(r->check);
 
-    if (!r->active) {
+    if (!r) {
+        /* A pooled slot, or the scratch entry when none is free: then the caller judges the
+         * event at once (it sees rst_slot == rst_cap + 1). */
+        f->rst_slot = (e->rst_free_top ? e->rst_free[--e->rst_free_top] : e->rst_cap) + 1;
+        r = engine_rst(e, f);
         uint64_t since = ts - f->last_ts;
         uint64_t idle = since;
         /* A RST answering a segment that arrived after a long silence (an expired middlebox
@@ -376,7 +417,7 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
 static void observe_after_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
                               uint64_t ts)
 {
-    struct pending_rst *r = &f->rst;
+    struct pending_rst *r = engine_rst(e, f);
     const struct flow_dir *fd = &f->dir[d];
 
     if (d == r->sender_dir) {
@@ -415,10 +456,11 @@ static uint32_t packet_sig(const struct pkt_info *p)
     return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
 }
 
-void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
+/* One TCP segment whose canonical key k, sender direction d and hash h are computed. */
+static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
+                    const struct flow_key *kp, int d, uint32_t h)
 {
-    struct flow_key k;
-    int d;
+    const struct flow_key k = *kp;
     int is_rst = (p->flags & TCP_RST) != 0;
 
     if (ts > e->now_us)
@@ -433,23 +475,21 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     if (p->flags & TCP_FIN)
         STAT_INC(e->stats, fin);
 
-    flow_key_make(p, &k, &d);
-    uint32_t h = flow_key_hash(&k);
     struct flow *f = flow_table_lookup(e->ft, &k, h);
     uint32_t sig = packet_sig(p);
 
     if (f) {
         struct flow_dir *fd = &f->dir[d];
-        if (fd->sig == sig && ts - fd->sig_ts <= e->cfg.dup_us) {
+        if (fd->sig == sig && ts32_since(ts, fd->sig_ts) <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
-            if (is_rst && f->rst.active)
-                f->rst.evidence |= EV_DUPLICATE;
+            if (is_rst && f->rst_slot)
+                engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
         fd->sig = sig;
-        fd->sig_ts = ts;
+        fd->sig_ts = ts32(ts);
     }
-    if (f && f->rst.active && ts > f->rst.last_ts + f->rst.hold_us)
+    if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
     if (f && !is_rst && tcp_track_is_reuse(f, p, d)) {
         /* A new connection on a finished tuple: the old one ends here. */
@@ -476,7 +516,7 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
         }
         tcp_track_init(f, p, d, ts);
         f->dir[d].sig = sig;
-        f->dir[d].sig_ts = ts;
+        f->dir[d].sig_ts = ts32(ts);
         f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
@@ -489,19 +529,23 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
             emit_record(e, f, &done);
     }
     if (is_rst) {
-        if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst.active) {
+        if (f->state == CS_RESET && (f->fflags & FF_EVENT_DONE) && !f->rst_slot) {
             /* The connection's reset was already judged: a late RST (answering stragglers)
              * is counted, not a second event. */
             STAT_INC(e->stats, late_rsts);
         } else {
             open_or_fold_rst(e, f, d, p, ts);
+            if (f->rst_slot == e->rst_cap + 1) { /* no slot to hold it: judge it now */
+                STAT_INC(e->stats, rst_pool_full);
+                close_event(e, f);
+            }
         }
     } else {
-        if (f->rst.active)
+        if (f->rst_slot)
             observe_after_rst(e, f, d, p, ts);
         uint64_t gap = ts - f->last_ts;
         f->gap_ms = gap / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(gap / 1000);
-        if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts))
+        if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts32(ts)))
             host_table_note(e->hosts, p->src, p->ttl);
         uint8_t had_gap = f->fflags & FF_GAP;
         unsigned sigs = tcp_track_segment(f, p, d, ts);
@@ -516,25 +560,30 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
     f->last_ts = ts;
 }
 
-void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
+void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
 {
-    struct pkt_info p;
-    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
+    struct flow_key k;
+    int d;
+    flow_key_make(p, &k, &d);
+    segment(e, p, ts, &k, d, flow_key_hash(&k));
+}
 
+/* Counters of one parsed frame; 1 when it is a TCP segment to track. */
+static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind kind, uint32_t len)
+{
     STAT_INC(e->stats, packets);
     STAT_ADD(e->stats, bytes, len);
-    if (p.family == 4)
+    if (p->family == 4)
         STAT_INC(e->stats, ipv4);
-    else if (p.family == 6)
+    else if (p->family == 6)
         STAT_INC(e->stats, ipv6);
-    if (p.encap.layers)
-        mirror_account(e->stats, e->cfg.mirror_seq_elsewhere ? NULL : &e->mseq, &p.encap);
+    if (p->encap.layers)
+        mirror_account(e->stats, e->cfg.mirror_seq_elsewhere ? NULL : &e->mseq, &p->encap);
     switch (kind) {
     case PKT_TCP:
-        if (p.malformed)
-            STAT_INC(e->stats, malformed[p.malformed]);
-        engine_segment(e, &p, ts);
-        break;
+        if (p->malformed)
+            STAT_INC(e->stats, malformed[p->malformed]);
+        return 1;
     case PKT_NON_IP:
         STAT_INC(e->stats, non_ip);
         break;
@@ -546,9 +595,76 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
         break;
     case PKT_MALFORMED:
         STAT_INC(e->stats, malformed_total);
-        STAT_INC(e->stats, malformed[p.malformed]);
+        STAT_INC(e->stats, malformed[p->malformed]);
         break;
     }
+    return 0;
+}
+
+#define PIPE_AHEAD 8 /* packets between a slot's prefetch and its read (stage 1 -> 2) */
+
+/* Stage 2 of engine_input_burst(): the home slot names the likely entry (a hint only: stage
+ * 3 looks up again, and an earlier packet of the burst may have moved it). Prefetch the
+ * entry's three cache lines: key, state and both directions. */
+static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
+{
+    if (!tcp)
+        return;
+    uint32_t idx1 = t->slots[h & t->mask].idx1;
+    if (idx1 && idx1 <= t->capacity) {
+        const char *f = (const char *)&t->flows[idx1 - 1];
+        __builtin_prefetch(f);
+        __builtin_prefetch(f + 64);
+        __builtin_prefetch(f + 128);
+    }
+}
+
+void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                        const uint64_t ts[], const uint32_t *hashes, unsigned n)
+{
+    struct pkt_info p[ENGINE_BURST];
+    struct flow_key k[ENGINE_BURST];
+    uint32_t h[ENGINE_BURST];
+    int d[ENGINE_BURST];
+    uint8_t tcp[ENGINE_BURST];
+    const struct flow_table *t = e->ft;
+
+    if (n > ENGINE_BURST)
+        n = ENGINE_BURST;
+    /* Stage 1: parse, key, hash; prefetch the home slot of each TCP segment. Counting here
+     * is safe: counters are commutative and only this thread writes them. Stage 2 of the
+     * packet PIPE_AHEAD places back runs in the same loop, so that its slot prefetch had the
+     * time of that many packets to arrive. */
+    for (unsigned i = 0; i < n; i++) {
+        if (i >= PIPE_AHEAD)
+            prefetch_entry(t, tcp[i - PIPE_AHEAD], h[i - PIPE_AHEAD]);
+        enum pkt_kind kind = pkt_parse_link(frames[i], lens[i], e->cfg.link, &p[i]);
+        tcp[i] = (uint8_t)count_frame(e, &p[i], kind, lens[i]);
+        if (tcp[i]) {
+            flow_key_make(&p[i], &k[i], &d[i]);
+            h[i] = hashes ? hashes[i] : flow_key_hash(&k[i]);
+            __builtin_prefetch(&t->slots[h[i] & t->mask]);
+            /* SYNs teach the host-TTL cache: its entry is another random access. */
+            if (e->hosts && (p[i].flags & TCP_SYN))
+                host_table_prefetch(e->hosts, p[i].src);
+        }
+    }
+    /* Stage 2 of the last PIPE_AHEAD packets. */
+    for (unsigned i = n > PIPE_AHEAD ? n - PIPE_AHEAD : 0; i < n; i++)
+        prefetch_entry(t, tcp[i], h[i]);
+    /* Stage 3: process in arrival order, as engine_input() would. */
+    for (unsigned i = 0; i < n; i++)
+        if (tcp[i])
+            segment(e, &p[i], ts[i], &k[i], d[i], h[i]);
+}
+
+void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
+{
+    struct pkt_info p;
+    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
+
+    if (count_frame(e, &p, kind, len))
+        engine_segment(e, &p, ts);
 }
 
 void engine_age(struct engine *e, uint64_t now)
@@ -559,11 +675,16 @@ void engine_age(struct engine *e, uint64_t now)
         e->now_us = now;
     now = e->now_us;
     for (uint32_t n = 0; n < e->cfg.age_budget && t->used; n++) {
+        /* The scan walks the array in order: fetch a few entries ahead of the cursor. */
+        uint32_t ahead = t->cursor + AGE_PREFETCH;
+        if (ahead < t->capacity)
+            __builtin_prefetch(&t->flows[ahead]);
         struct flow *f = flow_table_at(t, t->cursor);
-        t->cursor = (t->cursor + 1) % t->capacity;
+        if (++t->cursor == t->capacity) /* no division on the per-poll path */
+            t->cursor = 0;
         if (!f)
             continue;
-        if (f->rst.active && now > f->rst.last_ts + f->rst.hold_us)
+        if (f->rst_slot && now > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
             close_event(e, f);
         check_unanswered(e, f);
         if (now > f->last_ts + idle_limit(e, f)) {

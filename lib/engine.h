@@ -69,6 +69,8 @@ struct engine_config {
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us;   /* closed or reset connections linger this long */
     uint32_t age_budget;          /* flows examined per engine_age() call */
+    uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least 64.
+                                     When all are taken a new event is judged at once. */
     uint8_t ttl_tolerance;        /* hops a RST's TTL may differ from its sender's on the same
                                      flow (0: mirrored copies are removed first); +1 across flows */
     int link;                     /* enum pkt_link of the frames: Ethernet unless a capture says */
@@ -91,15 +93,34 @@ struct engine {
     flow_sink_fn flow_sink; /* may be NULL */
     void *flow_ctx;
     struct zeek_conn *zk; /* per flow index, only with a flow sink */
-    uint64_t now_us;      /* latest time seen (monotonic) */
+    /* Held reset events: rst_cap pooled entries plus one scratch entry (index rst_cap) for
+     * events judged at once (table or pool full). rst_free[0..rst_free_top) are free. */
+    struct pending_rst *rst_pool;
+    uint32_t *rst_free;
+    uint32_t rst_cap;
+    uint32_t rst_free_top;
+    uint64_t now_us; /* latest time seen (monotonic) */
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };
+
+/* The held reset event of f, NULL when it holds none. */
+static inline struct pending_rst *engine_rst(const struct engine *e, const struct flow *f)
+{
+    return f->rst_slot ? &e->rst_pool[f->rst_slot - 1] : NULL;
+}
 
 /* stats must outlive the engine; sink may be NULL. Returns NULL on allocation failure. */
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id);
 void engine_destroy(struct engine *e);
+/* Fault in the engine's tables on the calling thread before the first packet (a worker calls it
+ * on its own lcore): no page faults on the packet path, memory on the worker's NUMA node. */
+void engine_prefault(struct engine *e);
+/* Bytes of per-flow state: the flow table (index included) and the held-RST pool. */
+size_t engine_mem_bytes(const struct engine *e);
+/* Bytes of the --flows side array (0 without a flow sink): outside the per-flow budget. */
+size_t engine_flow_record_bytes(const struct engine *e);
 /* Receive overload signals per server:port (for top-offender sketches); NULL to stop. */
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx);
 /* Keep Zeek-compatible records of every connection and hand each finished one to fn (on the
@@ -108,6 +129,19 @@ int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx);
 
 /* Process one frame captured at ts_us. */
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);
+
+#define ENGINE_BURST 32 /* most frames engine_input_burst() takes per call */
+/*
+ * Process n <= ENGINE_BURST frames in order, with exactly the result of n engine_input()
+ * calls. It parses and hashes them all first and prefetches each one's index slot, then each
+ * one's flow entry, so that the cache misses of a large table overlap instead of adding up
+ * (the table itself is only read through the usual lookup: a prefetch is a hint, never state).
+ * hashes is NULL, or holds for each frame that parses as TCP with the engine's link type the
+ * flow_key_hash() of its canonical key (the software distributor computed it to pick the
+ * worker): then it is not computed twice. Entries of other frames are ignored.
+ */
+void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                        const uint64_t ts_us[], const uint32_t *hashes, unsigned n);
 /* Process an already parsed TCP segment (the fuzzer and unit tests use this). */
 void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts_us);
 /* Advance time and run a bounded ageing step (expiry, closing held RST events). */

@@ -6,6 +6,7 @@
 #ifndef RS_FLOW_H
 #define RS_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -36,22 +37,44 @@ struct flow_key {
 #define DX_IPID_STEP           0x04 /* its last IPv4 ID stepped by a small increment */
 #define DX_IPID_SEQ            0x08 /* two small steps in a row: its IDs are a counter */
 
+/*
+ * Per-flow timestamps other than flow.last_ts keep the low 32 bits of the µs clock (ts32()),
+ * and are only ever used as "time since": ts32_since() is exact while the true difference is
+ * below 2^32 µs (71.5 minutes). Every such use compares with a bound of seconds (duplicate
+ * 1 ms, IP-ID freshness 1 s, accept overflow 1 s, unanswered SYN 3 s, handshake RTT), so a
+ * wrap could only matter for a stamp exactly a multiple of 71.5 minutes old. flow.last_ts,
+ * which idle expiry compares with timeouts of up to 7 days, stays 64-bit.
+ */
+static inline uint32_t ts32(uint64_t us)
+{
+    return (uint32_t)us;
+}
+
+/* now - then, modulo 2^32. A stamp ahead of now (capture time stepping back) gives a huge
+ * value, as the 64-bit difference did. */
+static inline uint32_t ts32_since(uint64_t now, uint32_t then)
+{
+    return (uint32_t)now - then;
+}
+
+/* 40 bytes: two per flow. */
 struct flow_dir {
     uint32_t isn;      /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
     uint32_t next_seq; /* highest seq + len (+SYN/FIN) seen from it */
     uint32_t max_ack;  /* highest ACK it sent: its RCV.NXT */
-    uint32_t win;      /* last window it advertised, scaled when the scale is known */
     uint32_t fin_seq;
-    uint32_t sig;   /* signature of its last packet: mirrored-duplicate check */
-    uint8_t seen;   /* DIR_* */
-    uint8_t wscale; /* from its SYN, 0xff when absent */
-    uint8_t ttl;    /* last TTL of a non-RST packet (0 = none yet) */
-    uint8_t df;
+    uint32_t sig;      /* signature of its last packet: mirrored-duplicate check */
+    uint32_t last_ts;  /* ts32(), last non-RST packet */
+    uint32_t sig_ts;   /* ts32(), last packet of any kind */
+    uint16_t win;      /* last window it advertised: the raw field (a SYN's pre-divided by the
+                          scale, RFC 7323), scaled on use by tcp_track_window() */
     uint16_t ip_id;    /* of its last non-RST packet */
+    uint8_t seen;      /* DIR_* */
+    uint8_t wscale;    /* from its SYN, 0xff when absent */
+    uint8_t ttl;       /* last TTL of a non-RST packet (0 = none yet) */
     uint8_t ka_probes; /* keepalive probes since the peer last sent anything (saturating) */
     uint8_t xflags;    /* DX_* */
-    uint64_t last_ts;  /* µs, last non-RST packet */
-    uint64_t sig_ts;   /* µs, last packet of any kind */
+    uint8_t df;        /* DF bit of its last non-RST packet (fits the padding) */
 };
 
 /*
@@ -90,6 +113,7 @@ struct pending_rst {
 #define FF_SYN_COUNTED  0x02 /* counted as an unanswered SYN */
 #define FF_REPLACED_SYN 0x04 /* a SYN with a new ISN arrived on the open connection */
 #define FF_EVENT_DONE   0x08 /* its reset event has been emitted */
+#define FF_HANDSHAKE    0x10 /* hs_ts is valid: the handshake completed at a nonzero time */
 
 struct flow {
     struct flow_key key;
@@ -102,30 +126,61 @@ struct flow {
     uint8_t pad[3];
     uint32_t rtt_us; /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
     uint32_t gap_ms; /* silence before its latest non-RST packet */
-    uint64_t first_ts;
-    uint64_t last_ts;
-    uint64_t hs_ts; /* handshake completed (client's ACK of the SYN-ACK), 0 = not seen */
+    /* Its held reset event: index + 1 into the engine's pool of struct pending_rst, 0 = none.
+     * Out of line because few connections hold one at a time (it fits what was padding). */
+    uint32_t rst_slot;
+    uint32_t first_ts; /* ts32() of its first packet */
+    uint32_t hs_ts;    /* ts32(): handshake completed (client's ACK of the SYN-ACK); valid with
+                          FF_HANDSHAKE */
+    uint64_t last_ts;  /* µs, its latest packet: idle expiry */
     struct flow_dir dir[2];
-    struct pending_rst rst;
 };
 
+/* 160 bytes: the key, 40 bytes of connection state and two directions of 40. */
+_Static_assert(sizeof(struct flow) == 160, "struct flow grew: update docs/performance.md");
+
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
+/* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */
+static inline uint64_t rs_be64(uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(x);
+#else
+    return x;
+#endif
+}
+
+/* memcmp(a, b, 16) < 0, == 0 as two 64-bit compares (no library call on the fast path). */
+static inline int addr_cmp16(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    if (a0 != b0)
+        return rs_be64(a0) < rs_be64(b0) ? -1 : 1;
+    if (a1 != b1)
+        return rs_be64(a1) < rs_be64(b1) ? -1 : 1;
+    return 0;
+}
+
 static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, int *dir)
 {
-    int c = memcmp(p->src, p->dst, 16);
+    int c = addr_cmp16(p->src, p->dst);
     int src_lo = c < 0 || (c == 0 && p->sport <= p->dport);
-    memset(k, 0, sizeof(*k));
-    if (src_lo) {
-        memcpy(k->lo_addr, p->src, 16);
-        memcpy(k->hi_addr, p->dst, 16);
-        k->lo_port = p->sport;
-        k->hi_port = p->dport;
-    } else {
-        memcpy(k->lo_addr, p->dst, 16);
-        memcpy(k->hi_addr, p->src, 16);
-        k->lo_port = p->dport;
-        k->hi_port = p->sport;
-    }
+    /* Ports and the zero word go in as one 8-byte store: flow_key_hash() reads the key back
+     * in 8-byte words at once, and a load that spans several smaller stores cannot be
+     * forwarded from the store buffer and stalls. */
+    struct {
+        uint16_t lo_port, hi_port;
+        uint32_t zero;
+    } tail = {src_lo ? p->sport : p->dport, src_lo ? p->dport : p->sport, 0};
+    _Static_assert(sizeof(tail) == 8 && offsetof(struct flow_key, lo_port) == 32,
+                   "the key ends with lo_port, hi_port, zero");
+    memcpy(k->lo_addr, src_lo ? p->src : p->dst, 16);
+    memcpy(k->hi_addr, src_lo ? p->dst : p->src, 16);
+    memcpy(&k->lo_port, &tail, 8);
     *dir = src_lo ? 0 : 1;
 }
 

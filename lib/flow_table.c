@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include "bigmem.h"
+
 static uint32_t slots_for(uint32_t capacity)
 {
     uint32_t n = 16;
@@ -26,10 +28,10 @@ struct flow_table *flow_table_create(uint32_t capacity)
     uint32_t nslots = slots_for(capacity);
     t->capacity = capacity;
     t->mask = nslots - 1;
-    /* calloc of large blocks maps zero pages lazily: memory is touched, and so placed on the
-     * NUMA node, by the worker that first uses it. */
-    t->slots = calloc(nslots, sizeof(*t->slots));
-    t->flows = calloc(capacity, sizeof(*t->flows));
+    /* Zero pages mapped lazily (transparent huge pages for big tables, see bigmem.h): memory
+     * is touched, and so placed on the NUMA node, by the worker that first uses it. */
+    t->slots = big_zalloc((size_t)nslots * sizeof(*t->slots));
+    t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
     t->free_stack = malloc((size_t)capacity * sizeof(uint32_t));
     t->live = calloc(capacity, 1);
     if (!t->slots || !t->flows || !t->free_stack || !t->live) {
@@ -43,12 +45,18 @@ struct flow_table *flow_table_create(uint32_t capacity)
     return t;
 }
 
+void flow_table_prefault(struct flow_table *t)
+{
+    big_prefault(t->slots, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    big_prefault(t->flows, (size_t)t->capacity * sizeof(*t->flows));
+}
+
 void flow_table_destroy(struct flow_table *t)
 {
     if (!t)
         return;
-    free(t->slots);
-    free(t->flows);
+    big_free(t->slots, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    big_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
     free(t->free_stack);
     free(t->live);
     free(t);

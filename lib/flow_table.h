@@ -34,6 +34,9 @@ struct flow_table {
 
 struct flow_table *flow_table_create(uint32_t capacity);
 void flow_table_destroy(struct flow_table *t);
+/* Fault in the table's memory on the calling thread (its worker) before traffic, while it is
+ * still empty: see big_prefault(). */
+void flow_table_prefault(struct flow_table *t);
 size_t flow_table_mem_bytes(uint32_t capacity);
 
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash);

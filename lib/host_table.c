@@ -61,6 +61,11 @@ void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl)
     }
 }
 
+void host_table_prefetch(const struct host_table *t, const uint8_t addr[16])
+{
+    __builtin_prefetch(&t->e[slot_of(t, addr)]);
+}
+
 uint8_t host_table_ttl(const struct host_table *t, const uint8_t addr[16])
 {
     const struct host_entry *e = &t->e[slot_of(t, addr)];

@@ -32,6 +32,8 @@ void host_table_destroy(struct host_table *t);
 
 /* Learn: addr (16 bytes, IPv4-mapped) sent a non-RST packet with this TTL. */
 void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl);
+/* Hint: addr's entry will be read soon (engine_input_burst()). */
+void host_table_prefetch(const struct host_table *t, const uint8_t addr[16]);
 /* Baseline TTL of addr, 0 when unknown. */
 uint8_t host_table_ttl(const struct host_table *t, const uint8_t addr[16]);
 

@@ -113,9 +113,9 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             s->mirror_lost, s->mirror_late, s->mirror_restarts, s->mirror_untracked);
     fprintf(out,
             "},\"flows\":{\"created\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64
-            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 "},",
-            s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped,
-            s->flows_active);
+            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 ",\"rst_pool_full\":%" PRIu64 "},",
+            s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped, s->flows_active,
+            s->rst_pool_full);
     fprintf(out,
             "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 ",\"rx_errors\":%" PRIu64
             ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"events_written\":%" PRIu64
@@ -127,6 +127,19 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
                 "\"dump\":{\"dump_packets\":%" PRIu64 ",\"dump_dropped\":%" PRIu64
                 ",\"evicted\":%" PRIu64 ",\"bytes\":%" PRIu64 "},",
                 ri->dump_packets, ri->dump_dropped, ri->dump_evicted, ri->dump_bytes);
+    if (ri->tsc_hz && ri->flow_capacity) {
+        /* Cycles of busy polls per packet, and the rate one core sustains at that cost. */
+        double cpp = s->packets ? (double)s->busy_cycles / (double)s->packets : 0;
+        fprintf(out,
+                "\"perf\":{\"tsc_hz\":%" PRIu64 ",\"busy_cycles\":%" PRIu64
+                ",\"cycles_per_packet\":%.2f,\"mpps_per_worker\":%.3f,\"flow_capacity\":%" PRIu64
+                ",\"flow_table_bytes\":%" PRIu64 ",\"bytes_per_flow\":%.2f"
+                ",\"flow_record_bytes_per_flow\":%.2f},",
+                ri->tsc_hz, s->busy_cycles, cpp, cpp > 0 ? (double)ri->tsc_hz / cpp / 1e6 : 0,
+                ri->flow_capacity, ri->flow_table_bytes,
+                (double)ri->flow_table_bytes / (double)ri->flow_capacity,
+                (double)ri->flow_record_bytes / (double)ri->flow_capacity);
+    }
     fprintf(out, "\"capture\":{\"first_ts\":%.6f,\"last_ts\":%.6f},\"wall_seconds\":%.3f}\n",
             ri->first_ts, ri->last_ts, ri->wall_seconds);
     return ferror(out) ? -1 : 0;

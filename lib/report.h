@@ -30,6 +30,11 @@ struct run_info {
     uint64_t dump_dropped; /* frames lost: full ring, rate cap, write error */
     uint64_t dump_evicted; /* connections whose kept history was overwritten */
     uint64_t dump_bytes;
+    /* Cost figures for the summary's "perf" object (docs/performance.md). */
+    uint64_t tsc_hz;            /* 0: no perf object */
+    uint64_t flow_capacity;     /* flows all workers' tables can hold */
+    uint64_t flow_table_bytes;  /* their memory, index and held-RST pools included */
+    uint64_t flow_record_bytes; /* --flows side arrays (0 without --flows), not in the above */
 };
 
 void report_text(FILE *out, const struct engine_stats *s, const struct run_info *ri);

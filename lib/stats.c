@@ -8,7 +8,7 @@ void stats_accumulate(struct engine_stats *acc, const struct engine_stats *s)
      * forgotten here. */
     const uint64_t *src = (const uint64_t *)s;
     uint64_t *dst = (uint64_t *)acc;
-    size_t n = offsetof(struct engine_stats, mirror_untracked) / sizeof(uint64_t) + 1;
+    size_t n = offsetof(struct engine_stats, busy_cycles) / sizeof(uint64_t) + 1;
     for (size_t i = 0; i < n; i++)
         dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }

@@ -46,6 +46,9 @@ struct engine_stats {
     uint64_t mirror_late;         /* copies older than the last one (reordered, duplicated) */
     uint64_t mirror_restarts;     /* sequence jumps too large to be loss: session restarted */
     uint64_t mirror_untracked;    /* sequenced copies of sessions beyond the tracking table */
+    uint64_t rst_pool_full;       /* reset events judged at once: every held-event slot was taken */
+    uint64_t busy_cycles; /* TSC cycles of the worker's polls that received packets (RX, analysis,
+                             ageing, free), written by the application's worker; 0 in the library */
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)

@@ -4,7 +4,7 @@
 
 void tcp_track_init(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
-    f->first_ts = ts;
+    f->first_ts = ts32(ts);
     if ((p->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
         f->client_dir = (uint8_t)d;
         f->direction_known = 1;
@@ -43,7 +43,7 @@ uint32_t tcp_track_window(const struct flow *f, int d)
     int both_syns =
         (f->dir[0].seen & (DIR_SYN | DIR_SYNACK)) && (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
     unsigned scale = f->wscale_ok ? fd->wscale : both_syns ? 0 : 14;
-    return fd->win << scale;
+    return (uint32_t)fd->win << scale;
 }
 
 static void note_syn(struct flow *f, struct flow_dir *fd, const struct pkt_info *p)
@@ -57,6 +57,16 @@ static void note_syn(struct flow *f, struct flow_dir *fd, const struct pkt_info 
                    (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
 }
 
+/* The handshake completed at ts (a time of 0 means "not seen", as it always did). */
+static void note_handshake(struct flow *f, uint64_t ts)
+{
+    f->hs_ts = ts32(ts);
+    if (ts)
+        f->fflags |= FF_HANDSHAKE;
+    else
+        f->fflags &= (uint8_t)~FF_HANDSHAKE;
+}
+
 static void advance_state(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
     int from_client = d == f->client_dir;
@@ -67,19 +77,19 @@ static void advance_state(struct flow *f, const struct pkt_info *p, int d, uint6
         if ((p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && !from_client) {
             f->state = CS_SYN_RECEIVED;
             /* Server leg of the RTT: from the client's latest SYN to this SYN-ACK. */
-            f->rtt_us = (uint32_t)(ts - f->dir[f->client_dir].last_ts);
+            f->rtt_us = ts32_since(ts, f->dir[f->client_dir].last_ts);
         } else if (pure_ack) { /* the SYN-ACK was not mirrored */
             f->state = CS_ESTABLISHED;
-            f->hs_ts = ts;
+            note_handshake(f, ts);
         }
         break;
     case CS_SYN_RECEIVED:
         if (pure_ack && (from_client || p->payload_len)) {
             f->state = CS_ESTABLISHED;
             if (from_client) {
-                f->hs_ts = ts;
+                note_handshake(f, ts);
                 if (f->dir[d].seen & DIR_SYN) /* client leg: SYN-ACK to its ACK */
-                    f->rtt_us += (uint32_t)(ts - f->dir[1 - d].last_ts);
+                    f->rtt_us += ts32_since(ts, f->dir[1 - d].last_ts);
                 else
                     f->rtt_us = 0;
             }
@@ -133,7 +143,7 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
     if (replaced_syn(f, p, d)) {
         f->fflags |= FF_REPLACED_SYN;
         fd->ttl = p->ttl;
-        fd->last_ts = ts;
+        fd->last_ts = ts32(ts);
         return 0;
     }
     if (fl & TCP_SYN) {
@@ -165,7 +175,7 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
         fd->seen |= DIR_ACK_KNOWN | DIR_ACK;
         fd->win = p->win; /* raw; scaled on use: SYN windows are never scaled (RFC 7323) */
         if (fl & TCP_SYN)
-            fd->win = p->win >> (f->wscale_ok ? fd->wscale : 0);
+            fd->win = (uint16_t)(p->win >> (f->wscale_ok ? fd->wscale : 0));
         if (p->win == 0 && !(fl & (TCP_SYN | TCP_FIN))) {
             if (!(fd->xflags & DX_ZERO_WIN))
                 sig |= 1u << OVL_ZERO_WINDOW;
@@ -189,6 +199,6 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
     else if (fd->ip_id || p->family != 4)
         fd->xflags &= (uint8_t) ~(DX_IPID_STEP | DX_IPID_SEQ);
     fd->ip_id = p->ip_id;
-    fd->last_ts = ts;
+    fd->last_ts = ts32(ts);
     return sig;
 }

@@ -26,6 +26,10 @@ expect 2 "option '--flows' needs a value" -- --pcap "$DATA/sample.pcap" --flows
 expect 2 "invalid value '99' for --ttl-tolerance" -- --pcap "$DATA/sample.pcap" --ttl-tolerance 99
 expect 2 "invalid value '-1' for --idle-threshold" -- --pcap "$DATA/sample.pcap" --idle-threshold -1
 expect 2 "invalid value '1s' for --rst-hold-ms" -- --pcap "$DATA/sample.pcap" --rst-hold-ms 1s
+expect 2 "invalid value '0' for --bench-packets" -- --bench-packets 0
+expect 2 "invalid value '64' for --mbuf-size" -- --mbuf-size 64
+expect 2 "invalid value '10' for --mbufs" -- --mbufs 10
+expect 2 "are for live mode" -- --pcap "$DATA/sample.pcap" --bench-packets 1000
 expect 2 "nothing to read" --
 expect 2 "unexpected argument 'stray'" -- --pcap "$DATA/sample.pcap" stray
 expect 1 "cannot read capture '/nonexistent.pcap'" -- --pcap /nonexistent.pcap

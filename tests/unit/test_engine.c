@@ -706,7 +706,7 @@ Test(engine, age_closes_held_event)
     struct flow *f = find_flow(h, &c);
     cr_assert_not_null(f, "the reset flow lingers for closed_timeout");
     cr_assert_eq(f->state, CS_RESET);
-    cr_assert_eq(f->rst.active, 0);
+    cr_assert_eq(f->rst_slot, 0u);
     /* A late RST neither reopens the judged event nor makes a second one: it is counted. */
     run1(h, &c, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * SEC);
     engine_flush(h->e);
@@ -965,7 +965,7 @@ Test(engine, port_reuse_after_rst)
     cr_assert_not_null(f);
     cr_assert_eq(f->state, CS_SYN_SENT);
     cr_assert_eq(f->dir[pb_conv_dir(&c2, PB_C2S)].isn, c2.cisn, "a fresh entry");
-    cr_assert_eq(f->rst.active, 0);
+    cr_assert_eq(f->rst_slot, 0u);
 
     run_at(h, &c2, &pb_handshake[1], 2, 101 * MS, PB_FRAMES);
     run_at(h, &c2, pb_exchange, 3, 102 * MS, PB_FRAMES);

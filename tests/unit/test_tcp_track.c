@@ -37,7 +37,7 @@ static void check_handshake(struct pb_conv *c)
     cr_assert(f.dir[cd].seen & DIR_SEQ_KNOWN);
     cr_assert_not(f.dir[cd].seen & DIR_ACK_KNOWN, "a bare SYN carries no ACK");
     cr_assert_eq(f.dir[sd].seen, 0);
-    cr_assert_eq(f.first_ts, c->t0);
+    cr_assert_eq(f.first_ts, ts32(c->t0));
 
     pb_track(&f, c, &pb_handshake[1], 1);
     cr_assert_eq(f.state, CS_SYN_RECEIVED, "after SYN-ACK: %s", conn_state_name(f.state));
@@ -412,9 +412,9 @@ Test(tcp_track, per_direction_ip_fields)
     cr_assert_eq(f.dir[cd].df, 1);
     cr_assert_eq(f.dir[cd].ip_id, 0x1001);
     cr_assert_eq(f.dir[sd].ip_id, 0x2001);
-    cr_assert_eq(f.dir[cd].last_ts, c.t0 + 10);
-    cr_assert_eq(f.dir[sd].last_ts, c.t0 + 20);
-    cr_assert_eq(f.first_ts, c.t0 + 10);
+    cr_assert_eq(f.dir[cd].last_ts, ts32(c.t0 + 10));
+    cr_assert_eq(f.dir[sd].last_ts, ts32(c.t0 + 20));
+    cr_assert_eq(f.first_ts, ts32(c.t0 + 10));
 }
 
 /* tcp_track_is_reuse() for a SYN arriving in every state. */

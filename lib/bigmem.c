@@ -1,0 +1,61 @@
+#include "bigmem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RS_ASAN 1
+#endif
+#endif
+
+#define HUGE_2M ((size_t)2 << 20)
+
+/* Below this a table fits a few huge pages at most: calloc() is as good. */
+static int use_map(size_t n)
+{
+#ifdef RS_ASAN
+    (void)n;
+    return 0;
+#else
+    return n >= HUGE_2M;
+#endif
+}
+
+static size_t map_len(size_t n)
+{
+    return (n + HUGE_2M - 1) & ~(HUGE_2M - 1);
+}
+
+void *big_zalloc(size_t n)
+{
+    if (!use_map(n))
+        return calloc(1, n ? n : 1);
+    void *p = mmap(NULL, map_len(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, map_len(n), MADV_HUGEPAGE); /* advice only: failure leaves 4 KB pages */
+#endif
+    return p;
+}
+
+void big_prefault(void *p, size_t n)
+{
+    volatile uint8_t *b = p;
+    for (size_t off = 0; off < n; off += 4096)
+        b[off] = 0; /* the memory is zero: a store of zero faults the page in, changes nothing */
+}
+
+void big_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (!use_map(n))
+        free(p);
+    else
+        munmap(p, map_len(n));
+}
