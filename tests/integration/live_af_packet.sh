@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # live_af_packet.sh: run the real rstscope binary live (DPDK net_af_packet)
-# on one end of a veth pair while real kernel TCP connections cross it, then
-# check its --summary and --events output.
+# on one end of a veth pair while real kernel TCP connections cross it, query its DPDK
+# telemetry commands (/rstscope/stats, /rstscope/causes, /rstscope/flows) while it runs,
+# then check the telemetry answers and its --summary and --events output.
 #
 #   sudo tests/integration/live_af_packet.sh
 #   RSTSCOPE=/path/to/rstscope sudo -E tests/integration/live_af_packet.sh
@@ -290,7 +291,33 @@ cli refused "$IP_SRV" "$PORT_REFUSED" "$N_REFUSED" || fatal "refused connections
 cli abort   "$IP_SRV" "$PORT_ABORT"   "$N_ABORT"   || fatal "client abort connections failed"
 cli clean   "$IP_SRV" "$PORT_CLEAN"   1            || fatal "clean connections failed"
 log "traffic done: $N_REFUSED refused, $N_ABORT client aborts, $((N_CLEAN + 1)) clean"
-sleep 1.5
+
+# ----------------------------------------------------------- query telemetry
+# While rstscope still runs: the commands answer from the workers' live counters.
+SOCK="$RUNTIME_DIRECTORY/dpdk/rs-live-$$/dpdk_telemetry.v2"
+for ((i = 0; i < 50; i++)); do [[ -S $SOCK ]] && break; sleep 0.1; done
+[[ -S $SOCK ]] || fatal "no telemetry socket at $SOCK"
+grep -qF "telemetry: $SOCK" "$TMP/rstscope.err" && pass "start-up line names the socket" \
+    || fail "start-up line does not name $SOCK"
+# Reset events close after the fold delay: poll (bounded, 10 s) until all are counted.
+for ((i = 0; i < 50; i++)); do
+    ip netns exec "$NS_CLI" "$PY" "$SELF_DIR/telemetry_query.py" "$SOCK" \
+        /rstscope/stats /rstscope/causes /rstscope/flows >"$TMP/tel.json" || fatal "telemetry query failed"
+    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["/rstscope/stats"]["resets"] < int(sys.argv[2]))' \
+        "$TMP/tel.json" $((N_REFUSED + N_ABORT)) && break
+    sleep 0.2
+done
+log "telemetry: $(cat "$TMP/tel.json")"
+# Debian's client too (it finds the socket from RUNTIME_DIRECTORY and the file prefix).
+if command -v dpdk-telemetry.py >/dev/null 2>&1; then
+    echo /rstscope/causes | ip netns exec "$NS_CLI" env RUNTIME_DIRECTORY="$RUNTIME_DIRECTORY" \
+        timeout 10 "$PY" "$(command -v dpdk-telemetry.py)" -f "rs-live-$$" >"$TMP/dpdk_tel.out" 2>&1 || true
+    log "dpdk-telemetry.py: $(tr -d '\n' <"$TMP/dpdk_tel.out")"
+else
+    echo '{}' >"$TMP/dpdk_tel.out"
+    log "dpdk-telemetry.py not installed (package dpdk): skipped that client"
+fi
+
 
 # ------------------------------------------------------------- stop rstscope
 kill -INT "$RS_PID"
@@ -387,6 +414,49 @@ for cause, (port, sender) in want.items():
     check(len(cports) == n, "%s events: %d distinct client ports (got %d)" % (cause, n, len(cports)))
 other = [e for e in evs if e.get("cause") not in want]
 check(not other, "no events of other causes (got %s)" % other[:3])
+sys.exit(1 if fails else 0)
+PYEOF
+
+# DPDK telemetry answers taken while rstscope ran (README "Operating rstscope").
+"$PY" - "$TMP/tel.json" "$TMP/summary.json" "$TMP/dpdk_tel.out" "$N_REFUSED" "$N_ABORT" \
+    "$((N_CLEAN + 1))" <<'PYEOF' || FAILS=$((FAILS + 1))
+import json, sys
+tel_f, summ_f, dt_f, n_ref, n_abort, n_clean = sys.argv[1:]
+n_ref, n_abort, n_clean = int(n_ref), int(n_abort), int(n_clean)
+fails = 0
+def check(ok, what):
+    global fails
+    print(("PASS: " if ok else "FAIL: ") + what)
+    fails += not ok
+t = json.load(open(tel_f))
+st, ca, fl = t.get("/rstscope/stats") or {}, t.get("/rstscope/causes") or {}, t.get("/rstscope/flows") or {}
+s = json.load(open(summ_f))
+check(st.get("mode") == "live" and st.get("workers") == 1, "stats: mode live, 1 worker (got %s, %s)" % (st.get("mode"), st.get("workers")))
+check(st.get("resets") == n_ref + n_abort, "stats.resets == %d (got %r)" % (n_ref + n_abort, st.get("resets")))
+check(ca.get("refused") == n_ref, "causes.refused == %d (got %r)" % (n_ref, ca.get("refused")))
+check(ca.get("client_abort") == n_abort, "causes.client_abort == %d (got %r)" % (n_abort, ca.get("client_abort")))
+others = {k: v for k, v in ca.items() if k not in ("refused", "client_abort", "total") and v}
+check(not others, "no other cause counted (got %s)" % others)
+check(ca.get("total") == n_ref + n_abort, "causes.total == %d (got %r)" % (n_ref + n_abort, ca.get("total")))
+# Every connection made a flow; the final summary can only have grown since the query.
+nconn = n_ref + n_abort + n_clean
+check(fl.get("created", 0) >= nconn, "flows.created >= %d connections (got %r)" % (nconn, fl.get("created")))
+check(fl.get("capacity", 0) > 0 and fl.get("dropped") == 0, "flows: capacity %r, dropped %r" % (fl.get("capacity"), fl.get("dropped")))
+check(isinstance(fl.get("active_per_worker"), list) and len(fl["active_per_worker"]) == 1
+      and sum(fl["active_per_worker"]) == fl.get("active"), "flows.active_per_worker sums to active (%r)" % fl.get("active_per_worker"))
+check(0 < st.get("tcp_packets", 0) <= s.get("tcp_packets", 0) and st.get("rst_packets", 0) <= s.get("rst_packets", 0),
+      "telemetry packets <= final summary (tel %r/%r, summary %r/%r)" % (st.get("tcp_packets"), st.get("rst_packets"), s.get("tcp_packets"), s.get("rst_packets")))
+check(s.get("causes", {}).get("refused") == ca.get("refused") and s.get("causes", {}).get("client_abort") == ca.get("client_abort"),
+      "telemetry causes equal the final summary's")
+dt = open(dt_f).read()
+if dt.strip() != "{}":
+    try:
+        j = json.loads(dt[dt.index("{"):])
+        got = j.get("/rstscope/causes", {})
+    except Exception as e:
+        got = {"error": repr(e)}
+    check(got.get("refused") == n_ref and got.get("client_abort") == n_abort,
+          "dpdk-telemetry.py /rstscope/causes agrees (got %s)" % {k: got.get(k) for k in ("refused", "client_abort")})
 sys.exit(1 if fails else 0)
 PYEOF
 
