@@ -613,17 +613,18 @@ NO_COV static void check_table(struct engine *e)
     struct flow_table *t = e->ft;
     uint32_t live = 0, slots = 0, held = 0;
 
-    CHECK(t->used <= t->capacity);
-    CHECK(t->free_top + t->used == t->capacity);
+    CHECK(t->used <= t->hwm && t->hwm <= t->capacity);
     CHECK(t->cursor < t->capacity);
-    for (uint32_t i = 0; i <= t->mask; i++) {
-        const struct ft_slot *s = &t->slots[i];
-        if (!s->idx1)
+    CHECK((uint64_t)t->nslots * 3 >= (uint64_t)t->capacity * 4);
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        uint32_t s = t->slots[i];
+        if (!s)
             continue;
         slots++;
-        CHECK(s->idx1 - 1 < t->capacity);
-        CHECK(t->live[s->idx1 - 1]);
-        CHECK(t->flows[s->idx1 - 1].hash == s->hash);
+        uint32_t idx1 = flow_table_slot_idx1(t, s);
+        CHECK(idx1 >= 1 && idx1 <= t->hwm);
+        CHECK(flow_table_live(t, idx1 - 1));
+        CHECK((s & ~t->idx_mask) == flow_table_tag(t, t->flows[idx1 - 1].hash));
     }
     CHECK(slots == t->used);
     for (uint32_t i = 0; i < t->capacity; i++) {
@@ -660,11 +661,17 @@ NO_COV static void check_table(struct engine *e)
     }
     CHECK(live == t->used);
     CHECK(held + e->rst_free_top == e->rst_cap); /* no held-event slot leaks */
-    /* The free stack holds exactly the dead indices. */
-    for (uint32_t i = 0; i < t->free_top; i++) {
-        CHECK(t->free_stack[i] < t->capacity);
-        CHECK(!t->live[t->free_stack[i]]);
+    /* The free list holds exactly the dead entries below the high-water mark (the bound on
+     * its length also catches a cycle), and nothing above the mark is live. */
+    uint32_t nfree = 0;
+    for (uint32_t n = t->free_head; n && nfree <= t->hwm; n = t->flows[n - 1].hash) {
+        CHECK(n <= t->hwm);
+        CHECK(!flow_table_live(t, n - 1));
+        nfree++;
     }
+    CHECK(nfree + t->used == t->hwm);
+    for (uint32_t i = t->hwm; i < t->capacity; i++)
+        CHECK(!flow_table_live(t, i));
 }
 
 NO_COV static void check_stats(struct harness *h)

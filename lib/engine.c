@@ -610,7 +610,7 @@ static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint3
 {
     if (!tcp)
         return;
-    uint32_t idx1 = t->slots[h & t->mask].idx1;
+    uint32_t idx1 = flow_table_slot_idx1(t, t->slots[flow_table_home(t, h)]);
     if (idx1 && idx1 <= t->capacity) {
         const char *f = (const char *)&t->flows[idx1 - 1];
         __builtin_prefetch(f);
@@ -643,7 +643,7 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
         if (tcp[i]) {
             flow_key_make(&p[i], &k[i], &d[i]);
             h[i] = hashes ? hashes[i] : flow_key_hash(&k[i]);
-            __builtin_prefetch(&t->slots[h[i] & t->mask]);
+            __builtin_prefetch(&t->slots[flow_table_home(t, h[i])]);
             /* SYNs teach the host-TTL cache: its entry is another random access. */
             if (e->hosts && (p[i].flags & TCP_SYN))
                 host_table_prefetch(e->hosts, p[i].src);

@@ -4,18 +4,23 @@
 
 #include "bigmem.h"
 
+/* Load at most 3/4: ceil(capacity * 4 / 3) slots, at least 16 (capacity <= 2^30, so this
+ * fits 32 bits and leaves at least one empty slot, which ends every probe). */
 static uint32_t slots_for(uint32_t capacity)
 {
-    uint32_t n = 16;
-    while (n < 2 * (uint64_t)capacity && n < (1u << 31))
-        n <<= 1;
-    return n;
+    uint64_t n = ((uint64_t)capacity * 4 + 2) / 3;
+    return n < 16 ? 16 : (uint32_t)n;
+}
+
+static size_t live_words(uint32_t capacity)
+{
+    return ((size_t)capacity + 63) / 64;
 }
 
 size_t flow_table_mem_bytes(uint32_t capacity)
 {
-    return sizeof(struct flow_table) + (size_t)slots_for(capacity) * sizeof(struct ft_slot) +
-           (size_t)capacity * (sizeof(struct flow) + sizeof(uint32_t) + 1);
+    return sizeof(struct flow_table) + (size_t)slots_for(capacity) * sizeof(uint32_t) +
+           (size_t)capacity * sizeof(struct flow) + live_words(capacity) * sizeof(uint64_t);
 }
 
 struct flow_table *flow_table_create(uint32_t capacity)
@@ -25,29 +30,27 @@ struct flow_table *flow_table_create(uint32_t capacity)
     struct flow_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    uint32_t nslots = slots_for(capacity);
     t->capacity = capacity;
-    t->mask = nslots - 1;
+    t->nslots = slots_for(capacity);
+    /* Smallest idx_bits with index + 1 <= capacity < 2^idx_bits: at most 31, so the tag
+     * keeps at least one bit and the shifts stay below 32. */
+    t->idx_bits = 32 - (uint32_t)__builtin_clz(capacity);
+    t->idx_mask = (1u << t->idx_bits) - 1;
     /* Zero pages mapped lazily (transparent huge pages for big tables, see bigmem.h): memory
      * is touched, and so placed on the NUMA node, by the worker that first uses it. */
-    t->slots = big_zalloc((size_t)nslots * sizeof(*t->slots));
+    t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
     t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
-    t->free_stack = malloc((size_t)capacity * sizeof(uint32_t));
-    t->live = calloc(capacity, 1);
-    if (!t->slots || !t->flows || !t->free_stack || !t->live) {
+    t->live = calloc(live_words(capacity), sizeof(uint64_t));
+    if (!t->slots || !t->flows || !t->live) {
         flow_table_destroy(t);
         return NULL;
     }
-    /* Pop order 0,1,2...: new flows fill the array from the front. */
-    for (uint32_t i = 0; i < capacity; i++)
-        t->free_stack[i] = capacity - 1 - i;
-    t->free_top = capacity;
     return t;
 }
 
 void flow_table_prefault(struct flow_table *t)
 {
-    big_prefault(t->slots, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    big_prefault(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_prefault(t->flows, (size_t)t->capacity * sizeof(*t->flows));
 }
 
@@ -55,23 +58,23 @@ void flow_table_destroy(struct flow_table *t)
 {
     if (!t)
         return;
-    big_free(t->slots, ((size_t)t->mask + 1) * sizeof(*t->slots));
+    big_free(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
-    free(t->free_stack);
     free(t->live);
     free(t);
 }
 
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
-    /* Load factor <= 1/2 guarantees an empty slot, so the probe terminates. */
-    for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-        const struct ft_slot *s = &t->slots[i];
-        if (s->idx1 == 0)
+    const uint32_t tag = flow_table_tag(t, hash);
+    /* Load factor <= 3/4 guarantees an empty slot, so the probe terminates. */
+    for (uint32_t i = flow_table_home(t, hash);; i = flow_table_next(t, i)) {
+        uint32_t s = t->slots[i];
+        if (s == 0)
             return NULL;
-        if (s->hash == hash) {
-            struct flow *f = &t->flows[s->idx1 - 1];
-            if (flow_key_eq(&f->key, k))
+        if ((s & ~t->idx_mask) == tag) {
+            struct flow *f = &t->flows[(s & t->idx_mask) - 1];
+            if (f->hash == hash && flow_key_eq(&f->key, k))
                 return f;
         }
     }
@@ -79,43 +82,60 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
 
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
-    if (t->free_top == 0)
+    uint32_t idx;
+    if (t->free_head) {
+        idx = t->free_head - 1;
+        t->free_head = t->flows[idx].hash; /* the next free entry + 1, see remove */
+    } else if (t->hwm < t->capacity) {
+        idx = t->hwm++;
+    } else {
         return NULL;
-    uint32_t idx = t->free_stack[--t->free_top];
-    uint32_t i = hash & t->mask;
-    while (t->slots[i].idx1 != 0)
-        i = (i + 1) & t->mask;
-    t->slots[i].hash = hash;
-    t->slots[i].idx1 = idx + 1;
+    }
+    uint32_t i = flow_table_home(t, hash);
+    while (t->slots[i] != 0)
+        i = flow_table_next(t, i);
+    t->slots[i] = flow_table_tag(t, hash) | (idx + 1);
     struct flow *f = &t->flows[idx];
     memset(f, 0, sizeof(*f));
     f->key = *k;
     f->hash = hash;
-    t->live[idx] = 1;
+    t->live[idx >> 6] |= 1ull << (idx & 63);
     t->used++;
     return f;
+}
+
+/* Cyclic distance from slot a forward to slot b. */
+static inline uint32_t slot_dist(const struct flow_table *t, uint32_t a, uint32_t b)
+{
+    return b >= a ? b - a : b + t->nslots - a;
 }
 
 void flow_table_remove(struct flow_table *t, struct flow *f)
 {
     uint32_t idx = (uint32_t)(f - t->flows);
-    uint32_t i = f->hash & t->mask;
-    while (t->slots[i].idx1 != idx + 1) /* present by contract */
-        i = (i + 1) & t->mask;
+    uint32_t i = flow_table_home(t, f->hash);
+    while (flow_table_slot_idx1(t, t->slots[i]) != idx + 1) /* present by contract */
+        i = flow_table_next(t, i);
+    /* The rest of the cluster needs each member's home slot, which only its entry holds:
+     * prefetch those entries first, so that their misses overlap. */
+    for (uint32_t j = flow_table_next(t, i); t->slots[j] != 0; j = flow_table_next(t, j))
+        __builtin_prefetch(&t->flows[flow_table_slot_idx1(t, t->slots[j]) - 1].hash);
     /* Backward-shift deletion: pull later members of the cluster into the hole when their
      * home slot does not lie cyclically in (hole, j]. */
-    for (uint32_t j = (i + 1) & t->mask;; j = (j + 1) & t->mask) {
-        if (t->slots[j].idx1 == 0)
+    for (uint32_t j = flow_table_next(t, i);; j = flow_table_next(t, j)) {
+        uint32_t s = t->slots[j];
+        if (s == 0)
             break;
-        uint32_t home = t->slots[j].hash & t->mask;
-        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-            t->slots[i] = t->slots[j];
+        uint32_t home = flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash);
+        if (slot_dist(t, home, j) >= slot_dist(t, i, j)) {
+            t->slots[i] = s;
             i = j;
         }
     }
-    t->slots[i].idx1 = 0;
-    t->slots[i].hash = 0;
-    t->live[idx] = 0;
-    t->free_stack[t->free_top++] = idx;
+    t->slots[i] = 0;
+    t->live[idx >> 6] &= ~(1ull << (idx & 63));
+    /* Dead: its hash field now links the free list (nothing reads a dead entry's hash). */
+    f->hash = t->free_head;
+    t->free_head = idx + 1;
     t->used--;
 }

@@ -49,33 +49,66 @@ static void key_n(uint32_t i, struct flow_key *k)
     flow_key_make(&p, k, &d);
 }
 
-/* The table's structural invariants, checked slot by slot. */
+/* A hash whose home slot is `home` (< nslots): the multiply-shift reduction inverted, plus
+ * salt within the range of hashes that share that home. */
+static uint32_t hash_at(const struct flow_table *t, uint32_t home, uint32_t salt)
+{
+    uint64_t lo = (((uint64_t)home << 32) + t->nslots - 1) / t->nslots;
+    uint64_t hi = (((uint64_t)(home + 1) << 32) + t->nslots - 1) / t->nslots;
+    uint32_t h = (uint32_t)(lo + salt % (hi - lo));
+    cr_assert_eq(flow_table_home(t, h), home);
+    return h;
+}
+
+/* The table's structural invariants, checked slot by slot and along the free list. */
 static void check_invariants(const struct flow_table *t)
 {
     uint32_t occupied = 0;
-    uint32_t nslots = t->mask + 1;
+    uint8_t *named = calloc(t->capacity, 1);
 
-    for (uint32_t j = 0; j < nslots; j++) {
-        const struct ft_slot *s = &t->slots[j];
-        if (!s->idx1) {
-            cr_assert_eq(s->hash, 0u, "empty slot %u keeps a hash", j);
+    cr_assert_not_null(named);
+    cr_assert(t->nslots >= 16 && (uint64_t)t->nslots * 3 >= (uint64_t)t->capacity * 4,
+              "load factor at most 3/4");
+    cr_assert(t->capacity <= t->idx_mask && t->idx_mask == (1u << t->idx_bits) - 1);
+    cr_assert(t->hwm <= t->capacity && t->used <= t->hwm);
+    for (uint32_t j = 0; j < t->nslots; j++) {
+        uint32_t s = t->slots[j];
+        if (!s)
             continue;
-        }
         occupied++;
-        cr_assert(s->idx1 <= t->capacity, "slot %u: index %u out of range", j, s->idx1);
-        const struct flow *f = &t->flows[s->idx1 - 1];
-        cr_assert(t->live[s->idx1 - 1], "slot %u points at a free flow", j);
-        cr_assert_eq(f->hash, s->hash, "slot %u: hash differs from its flow's", j);
+        uint32_t idx1 = flow_table_slot_idx1(t, s);
+        cr_assert(idx1 >= 1 && idx1 <= t->hwm, "slot %u: index %u out of range", j, idx1);
+        cr_assert_not(named[idx1 - 1], "slot %u: entry %u named twice", j, idx1 - 1);
+        named[idx1 - 1] = 1;
+        const struct flow *f = &t->flows[idx1 - 1];
+        cr_assert(flow_table_live(t, idx1 - 1), "slot %u points at a free flow", j);
+        cr_assert_eq(s & ~t->idx_mask, flow_table_tag(t, f->hash),
+                     "slot %u: tag differs from its flow's hash", j);
         /* Linear probing: no empty slot between the home slot and where the entry sits. */
-        for (uint32_t i = s->hash & t->mask; i != j; i = (i + 1) & t->mask)
-            cr_assert(t->slots[i].idx1, "slot %u unreachable: hole at %u", j, i);
+        for (uint32_t i = flow_table_home(t, f->hash); i != j; i = flow_table_next(t, i))
+            cr_assert(t->slots[i], "slot %u unreachable: hole at %u", j, i);
     }
     cr_assert_eq(occupied, t->used);
-    cr_assert_eq(t->free_top + t->used, t->capacity);
     uint32_t live = 0;
-    for (uint32_t i = 0; i < t->capacity; i++)
-        live += t->live[i] ? 1 : 0;
+    for (uint32_t i = 0; i < t->capacity; i++) {
+        live += (uint32_t)flow_table_live(t, i);
+        if (i >= t->hwm)
+            cr_assert_not(flow_table_live(t, i), "entry %u above the high-water mark is live", i);
+    }
+    for (uint32_t i = t->capacity; i < (t->capacity + 63) / 64 * 64; i++)
+        cr_assert_not(flow_table_live(t, i), "bit %u past the capacity is set", i);
     cr_assert_eq(live, t->used);
+    /* The free list: exactly the dead entries below the high-water mark, each once. */
+    uint32_t nfree = 0;
+    for (uint32_t n = t->free_head; n; n = t->flows[n - 1].hash) {
+        cr_assert(n <= t->hwm, "free list names entry %u at or above hwm %u", n - 1, t->hwm);
+        cr_assert_not(flow_table_live(t, n - 1), "free list names live entry %u", n - 1);
+        cr_assert_not(named[n - 1], "free list names entry %u twice", n - 1);
+        named[n - 1] = 1;
+        cr_assert(++nfree <= t->hwm, "free list loops");
+    }
+    cr_assert_eq(nfree + t->used, t->hwm);
+    free(named);
 }
 
 Test(flow_key, both_directions_same_key)
@@ -157,11 +190,15 @@ Test(flow_table, create_limits)
     cr_assert_null(flow_table_create((1u << 30) + 1));
     struct flow_table *t = flow_table_create(1);
     cr_assert_not_null(t);
-    cr_assert_eq(t->mask + 1, 16u, "at least 16 slots");
+    cr_assert_eq(t->nslots, 16u, "at least 16 slots");
+    cr_assert_eq(t->idx_bits, 1u, "index + 1 = 1 fits one bit");
     flow_table_destroy(t);
     t = flow_table_create(100);
     cr_assert_not_null(t);
-    cr_assert_eq(t->mask + 1, 256u, "load factor at most 1/2, power of two");
+    cr_assert_eq(t->nslots, 134u, "load factor at most 3/4: ceil(400 / 3)");
+    cr_assert_eq(t->idx_bits, 7u, "index + 1 <= 100 < 128");
+    cr_assert_eq(t->hwm, 0u);
+    cr_assert_eq(t->free_head, 0u);
     cr_assert_eq(flow_table_used(t), 0u);
     flow_table_destroy(t);
     flow_table_destroy(NULL);
@@ -265,7 +302,8 @@ Test(flow_table, all_equal_hashes)
     struct flow_table *t = flow_table_create(cap);
     struct flow *f[12];
     struct flow_key k;
-    const uint32_t h = t->mask; /* home = last slot: the cluster wraps to slot 0 */
+    const uint32_t h = UINT32_MAX; /* home = last slot: the cluster wraps to slot 0 */
+    cr_assert_eq(flow_table_home(t, h), t->nslots - 1);
 
     for (uint32_t i = 0; i < cap; i++) {
         key_n(i, &k);
@@ -299,31 +337,36 @@ Test(flow_table, backward_shift_respects_home_slots)
     struct flow_key k[6];
     struct flow *f[6];
     /* Homes 14, 14, 15, 0, 1, 1: occupy 14, 15, 0, 1, 2, 3. */
-    const uint32_t hashes[6] = {0x10e, 0x20e, 0x30f, 0x400, 0x501, 0x601};
+    static const uint32_t homes[6] = {14, 14, 15, 0, 1, 1};
+    uint32_t hashes[6];
+
+    cr_assert_eq(t->nslots, 16u);
+    for (int i = 0; i < 6; i++)
+        hashes[i] = hash_at(t, homes[i], (uint32_t)i * 0x01000193u);
 
     for (int i = 0; i < 6; i++) {
         key_n((uint32_t)i + 100, &k[i]);
         f[i] = flow_table_insert(t, &k[i], hashes[i]);
     }
-    cr_assert_eq(t->slots[3].idx1, (uint32_t)(f[5] - t->flows) + 1);
+    cr_assert_eq(flow_table_slot_idx1(t, t->slots[3]), (uint32_t)(f[5] - t->flows) + 1);
     check_invariants(t);
     /* Remove the first: 15 -> 14, 0 -> 15, 1 -> 0, and homes 1 move to 1 and 2. */
     flow_table_remove(t, f[0]);
     check_invariants(t);
-    cr_assert_eq(t->slots[14].idx1, (uint32_t)(f[1] - t->flows) + 1);
-    cr_assert_eq(t->slots[3].idx1, 0u);
+    cr_assert_eq(flow_table_slot_idx1(t, t->slots[14]), (uint32_t)(f[1] - t->flows) + 1);
+    cr_assert_eq(t->slots[3], 0u);
     for (int i = 1; i < 6; i++)
         cr_assert_eq(flow_table_lookup(t, &k[i], hashes[i]), f[i]);
 
     /* A hole in front of entries sitting in their home slot: nothing moves. */
     struct flow_table *u = flow_table_create(8);
-    struct flow *a = flow_table_insert(u, &k[0], 3);
-    struct flow *b = flow_table_insert(u, &k[1], 4);
-    struct flow *c = flow_table_insert(u, &k[2], 5);
+    struct flow *a = flow_table_insert(u, &k[0], hash_at(u, 3, 7));
+    struct flow *b = flow_table_insert(u, &k[1], hash_at(u, 4, 8));
+    struct flow *c = flow_table_insert(u, &k[2], hash_at(u, 5, 9));
     flow_table_remove(u, a);
-    cr_assert_eq(u->slots[3].idx1, 0u);
-    cr_assert_eq(u->slots[4].idx1, (uint32_t)(b - u->flows) + 1);
-    cr_assert_eq(u->slots[5].idx1, (uint32_t)(c - u->flows) + 1);
+    cr_assert_eq(u->slots[3], 0u);
+    cr_assert_eq(flow_table_slot_idx1(u, u->slots[4]), (uint32_t)(b - u->flows) + 1);
+    cr_assert_eq(flow_table_slot_idx1(u, u->slots[5]), (uint32_t)(c - u->flows) + 1);
     check_invariants(u);
     flow_table_destroy(u);
     flow_table_destroy(t);
@@ -331,14 +374,15 @@ Test(flow_table, backward_shift_respects_home_slots)
 
 enum hash_mode { HASH_REAL, HASH_CLUSTERED, HASH_FEW };
 
-static uint32_t hash_for(enum hash_mode m, uint32_t i, const struct flow_key *k, uint32_t mask)
+static uint32_t hash_for(enum hash_mode m, uint32_t i, const struct flow_key *k,
+                         const struct flow_table *t)
 {
     switch (m) {
     case HASH_REAL:
         return flow_key_hash(k);
     case HASH_CLUSTERED:
-        /* Homes crowd the last slots and wrap; high bits differ so hashes rarely match. */
-        return ((i * 2654435761u) & ~mask) | ((mask - 3 + i % 7) & mask);
+        /* Homes crowd the last slots and wrap; salts differ so hashes rarely match. */
+        return hash_at(t, (t->nslots - 3 + i % 7) % t->nslots, i * 2654435761u);
     default:
         /* Only 5 distinct full hashes: key comparison decides. */
         return 0x1234500u + (i % 5) * 3;
@@ -358,7 +402,7 @@ static void stress(enum hash_mode mode, uint32_t cap, uint32_t nkeys, uint32_t o
     cr_assert(t && keys && hash && ref);
     for (uint32_t i = 0; i < nkeys; i++) {
         key_n(i, &keys[i]);
-        hash[i] = hash_for(mode, i, &keys[i], t->mask);
+        hash[i] = hash_for(mode, i, &keys[i], t);
     }
     for (uint32_t op = 0; op < ops; op++) {
         x ^= x << 13;
@@ -424,6 +468,34 @@ Test(flow_table, stress_few_hashes)
 Test(flow_table, stress_large_sparse)
 {
     stress(HASH_REAL, 4096, 6000, 100000, 4);
+}
+
+/* Entries are handed out most recently freed first, then in array order (the order of the
+ * former free stack): ageing and flush visit them in that order. */
+Test(flow_table, allocation_order)
+{
+    struct flow_table *t = flow_table_create(8);
+    struct flow *f[8];
+    struct flow_key k;
+
+    for (uint32_t i = 0; i < 4; i++) {
+        key_n(i, &k);
+        f[i] = flow_table_insert(t, &k, flow_key_hash(&k));
+        cr_assert_eq(f[i], &t->flows[i]);
+    }
+    flow_table_remove(t, f[1]);
+    flow_table_remove(t, f[3]);
+    check_invariants(t);
+    static const uint32_t want[] = {3, 1, 4, 5, 6, 7};
+    for (uint32_t i = 0; i < 6; i++) {
+        key_n(10 + i, &k);
+        struct flow *g = flow_table_insert(t, &k, flow_key_hash(&k));
+        cr_assert_eq(g, &t->flows[want[i]], "insert %u got entry %ld", i, (long)(g - t->flows));
+        check_invariants(t);
+    }
+    key_n(20, &k);
+    cr_assert_null(flow_table_insert(t, &k, flow_key_hash(&k)));
+    flow_table_destroy(t);
 }
 
 Test(flow_table, iteration_sees_live_flows)
