@@ -23,6 +23,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib"))
+import pcapio  # noqa: E402
+
 SNAP = 128          # bytes kept of each captured frame
 PER_PCAP = 8        # pkt_parse seeds taken from one capture
 TIME_UNITS = (10, 1000, 50000, 1000000)  # us per count, by the top two bits of a delta byte
@@ -37,37 +40,15 @@ LINK_SELECTOR = {1: 0, 101: 1, 0: 2, 108: 3, 113: 4, 276: 5}
 def read_pcap(path):
     """Return (link type, [(ts_us, frame)]) of a classic pcap (either byte order, us or ns)
     of a link type the engine supports; (None, []) otherwise."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    if len(data) < 24:
-        return None, []
-    magic = data[:4]
-    if magic == b'\xd4\xc3\xb2\xa1':
-        endian, nano = '<', False
-    elif magic == b'\xa1\xb2\xc3\xd4':
-        endian, nano = '>', False
-    elif magic == b'\x4d\x3c\xb2\xa1':
-        endian, nano = '<', True
-    elif magic == b'\xa1\xb2\x3c\x4d':
-        endian, nano = '>', True
-    else:
+    try:
+        linktype, recs = pcapio.read_pcap(path)
+    except ValueError:
         print(f'{path}: not a classic pcap, skipped', file=sys.stderr)
         return None, []
-    linktype = struct.unpack(endian + 'I', data[20:24])[0] & 0x0fffffff
     if linktype not in LINK_SELECTOR:
         print(f'{path}: link type {linktype} not supported, skipped', file=sys.stderr)
         return None, []
-    frames = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, frac, incl, _orig = struct.unpack(endian + 'IIII', data[off:off + 16])
-        off += 16
-        frame = data[off:off + incl]
-        off += incl
-        if len(frame) < incl:
-            break
-        frames.append((sec * 1000000 + (frac // 1000 if nano else frac), frame))
-    return linktype, frames
+    return linktype, [(sec * 1000000 + usec, frame) for sec, usec, frame, _ in recs]
 
 
 def tcp_signature(frame):

@@ -149,7 +149,7 @@ static void emit_signal(struct engine *e, const struct flow *f, int sig)
         return;
     struct overload_event ov;
     endpoint(f, 1 - f->client_dir, ov.server_ip, &ov.server_port);
-    ov.family = memcmp(f->key.lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
+    ov.family = flow_addr_family(f->key.lo_addr);
     ov.signal = (uint8_t)sig;
     e->signal_sink(e->signal_ctx, &ov);
 }
@@ -190,7 +190,7 @@ static void close_event(struct engine *e, struct flow *f)
     ev.ts_us = r->first_ts;
     endpoint(f, f->client_dir, ev.client_ip, &ev.client_port);
     endpoint(f, 1 - f->client_dir, ev.server_ip, &ev.server_port);
-    ev.family = memcmp(f->key.lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
+    ev.family = flow_addr_family(f->key.lo_addr);
     ev.direction_known = f->direction_known;
     ev.sender = r->sender_dir == f->client_dir ? 0 : 1;
     ev.origin = judge_origin(e, f, r);

@@ -205,6 +205,12 @@ static inline uint32_t flow_key_hash(const struct flow_key *k)
     return (uint32_t)(h ^ (h >> 32));
 }
 
+/* 4 when the key's addresses are IPv4 (stored IPv4-mapped), else 6. */
+static inline uint8_t flow_addr_family(const uint8_t addr[16])
+{
+    return memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
+}
+
 static inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
     return memcmp(a, b, sizeof(*a)) == 0;

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "flow.h" /* flow_addr_family */
+
 /* Zeek's timers (init-bare.zeek defaults), in µs. */
 #define ZK_CLOSE_DELAY 5000000ULL   /* tcp_close_delay / tcp_reset_delay */
 #define ZK_ATTEMPT     5000000ULL   /* tcp_attempt_delay: an unanswered SYN */
@@ -206,6 +208,16 @@ static void update_history(struct zeek_conn *z, struct zeek_ep *e, int is_orig, 
     }
 }
 
+/* FIN closes the endpoint, RST resets it (RST wins on FIN+RST). Returns 1 when either did. */
+static int close_flags(struct zeek_ep *e, uint8_t fl)
+{
+    if (fl & TCP_FIN)
+        set_state(e, ZE_CLOSED);
+    if (fl & TCP_RST)
+        set_state(e, ZE_RESET);
+    return (fl & (TCP_FIN | TCP_RST)) != 0;
+}
+
 /* UpdateStateMachine of Zeek's TCP analyzer, minus events and weirds. */
 static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep *peer, int is_orig,
                           const struct pkt_info *p, uint64_t ts)
@@ -224,14 +236,7 @@ static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep
                 set_state(e, ZE_ESTABLISHED);
             }
         }
-        if (fl & TCP_FIN) {
-            set_state(e, ZE_CLOSED);
-            do_close = 1;
-        }
-        if (fl & TCP_RST) {
-            set_state(e, ZE_RESET);
-            do_close = 1;
-        }
+        do_close = close_flags(e, fl);
         if (e->state == ZE_INACTIVE) {
             if (!is_orig && p->payload_len == 0 && z->ep[0].state == ZE_SYN_SENT)
                 ; /* an ACK of the SYN before the SYN-ACK: not a partial connection */
@@ -243,14 +248,7 @@ static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep
         break;
     case ZE_SYN_SENT:
     case ZE_SYN_ACK_SENT:
-        if (fl & TCP_FIN) {
-            set_state(e, ZE_CLOSED);
-            do_close = 1;
-        }
-        if (fl & TCP_RST) {
-            set_state(e, ZE_RESET);
-            do_close = 1;
-        }
+        do_close = close_flags(e, fl);
         break;
     case ZE_ESTABLISHED:
     case ZE_PARTIAL:
@@ -273,7 +271,7 @@ static void state_machine(struct zeek_conn *z, struct zeek_ep *e, struct zeek_ep
         /* A RST after a complete FIN exchange changes nothing. */
         if ((fl & TCP_RST) && peer->state != ZE_CLOSED) {
             set_state(e, ZE_RESET);
-            do_close = !e->did_close;
+            do_close = 1;
         }
         break;
     default: /* RESET absorbs */
@@ -406,7 +404,7 @@ void zeek_conn_finish(const struct zeek_conn *z, const uint8_t lo_addr[16], uint
     memcpy(r->resp_ip, o == 0 ? hi_addr : lo_addr, 16);
     r->orig_port = o == 0 ? lo_port : hi_port;
     r->resp_port = o == 0 ? hi_port : lo_port;
-    r->family = memcmp(lo_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ? 4 : 6;
+    r->family = flow_addr_family(lo_addr);
     r->cause = z->cause;
     strncpy(r->conn_state, zeek_conn_state(z), sizeof(r->conn_state) - 1);
     memcpy(r->history, z->hist, sizeof(r->history));

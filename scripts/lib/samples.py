@@ -32,6 +32,10 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcapio  # noqa: E402
+from pcapio import csum  # noqa: E402
+
 # --------------------------------------------------------------------------
 # The plan: one entry per scenario.  This is the single source of truth for
 # ports, connection counts and the ground-truth cause / RST sender.
@@ -349,15 +353,6 @@ def cli_no_flow(a):
 ETH_P_ALL = 0x0003
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
 def parse_eth_tcp(frame):
     """Return dict for an Ethernet/IPv4/TCP frame or None."""
     if len(frame) < 14 + 20 + 20:
@@ -496,30 +491,14 @@ def cmd_client(args):
 # Verification: read pcaps back, check them, write expected.json
 # --------------------------------------------------------------------------
 def read_pcap(path):
-    """Classic pcap, Ethernet link type.  Yields (ts, parsed-or-None)."""
-    with open(path, "rb") as f:
-        hdr = f.read(24)
-        magic = struct.unpack("<I", hdr[:4])[0]
-        if magic in (0xA1B2C3D4, 0xA1B23C4D):
-            endian = "<"
-        elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
-            endian = ">"
-        else:
-            raise RuntimeError("%s: not a classic pcap file" % path)
-        nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-        linktype = struct.unpack(endian + "I", hdr[20:24])[0]
-        if linktype != 1:
-            raise RuntimeError("%s: link type %d, expected 1 (Ethernet)" % (path, linktype))
-        out = []
-        for _ in range(10 ** 6):
-            rh = f.read(16)
-            if len(rh) < 16:
-                break
-            sec, frac, incl, _orig = struct.unpack(endian + "IIII", rh)
-            data = f.read(incl)
-            ts = sec + frac / (1e9 if nano else 1e6)
-            out.append((ts, parse_eth_tcp(data)))
-        return out
+    """Classic pcap, Ethernet link type.  Returns [(ts, parsed-or-None)]."""
+    try:
+        linktype, recs = pcapio.read_pcap(path)
+    except ValueError as e:
+        raise RuntimeError(str(e))
+    if linktype != 1:
+        raise RuntimeError("%s: link type %d, expected 1 (Ethernet)" % (path, linktype))
+    return [(sec + usec / 1e6, parse_eth_tcp(data)) for sec, usec, data, _ in recs[:10 ** 6]]
 
 
 def tcpdump_count(path, filt):

@@ -22,8 +22,12 @@ Pure Python (no numpy): about 1 s per 100,000 packets.
 """
 import argparse
 import json
+import os
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
+from pcapio import csum, pcap_header  # noqa: E402
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 MAC = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01"
@@ -33,13 +37,6 @@ KINDS = [  # (ending, weight): a realistic share of clean closes, every reset ca
     ("stale_connection", 6), ("accept_overflow", 4), ("data_after_close", 5),
     ("out_of_window", 5), ("no_flow", 6)]
 CAUSE_OF = {k: k for k, _ in KINDS if k != "clean"}
-
-
-def csum16(data):
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 class Conn:
@@ -124,7 +121,7 @@ def frame(k, pkt, ipid, snaplen):
     else:
         ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + hl + plen, ipid & 0xFFFF, 0x4000, ttl, 6,
                          0) + src + dst
-        ip = ip[:10] + struct.pack("!H", csum16(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         hdr = MAC + b"\x08\x00" + ip + tcp
     orig = len(hdr) + plen
     cap = min(orig, snaplen)
@@ -162,7 +159,7 @@ def main():
     phase_us = int(a.phase_ms * 1000)
     packets = 0
     with open(a.out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, a.snaplen, 1))
+        f.write(pcap_header(a.snaplen))
         for ph in range(phases):
             # A scattered order per phase: i -> (i * stride + offset) mod n, stride coprime to n.
             stride = 1000003 + 2 * ph

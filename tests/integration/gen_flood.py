@@ -21,9 +21,13 @@ totals the summary must hold. Frames carry no valid IP checksum: rstscope does n
 (a SPAN port delivers what the wire had, checksum offload included).
 """
 import json
+import os
 import random
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
+from pcapio import pcap_header, pcap_record  # noqa: E402
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 ETH = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00"
@@ -93,13 +97,10 @@ class Conv:
 def write_pcap(path, packets):
     """packets: (ts, frame) in time order. Returns the frame count."""
     with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        pack = struct.Struct("<IIII").pack
+        f.write(pcap_header())
         for ts, fr in packets:
             sec = int(ts)
-            usec = min(int((ts - sec) * 1e6), 999999)
-            f.write(pack(sec, usec, len(fr), len(fr)))
-            f.write(fr)
+            f.write(pcap_record(sec, min(int((ts - sec) * 1e6), 999999), fr))
     return len(packets)
 
 

@@ -7,18 +7,13 @@ Endings: clean FIN close, refused (RST+ACK to the SYN), client abort, server abo
 FIN. Conversations are interleaved in time so many flows are open at once.
 """
 import json
+import os
 import random
 import struct
 import sys
 
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
+from pcapio import csum, pcap_header, pcap_record  # noqa: E402
 
 
 def frame(src, dst, sport, dport, seq, ack, flags, payload=b"", ttl=64):
@@ -104,12 +99,12 @@ def main():
         packets.append((1700000000.0 + k * 0.001, b))
     packets.sort(key=lambda p: p[0])
     with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(pcap_header())
         for ts, fr in packets:
             sec, usec = int(ts), int(round((ts - int(ts)) * 1e6))
             if usec == 1000000:
                 sec, usec = sec + 1, 0
-            f.write(struct.pack("<IIII", sec, usec, len(fr), len(fr)) + fr)
+            f.write(pcap_record(sec, usec, fr))
     json.dump({"packets": len(packets), "ipv6": sum(1 for _, f in packets if b"\x86\xdd" in f[12:18]), "malformed": len(bad), "causes": truth,
                "resets": sum(truth.values())}, sys.stdout)
 

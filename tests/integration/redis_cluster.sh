@@ -123,17 +123,7 @@ CLOSED=$(free_port)
     --interval 1 --status-interval 0 --summary "$TMP/live.json" >/dev/null 2>"$TMP/live.err" &
 RS_PID=$!
 for _ in $(seq 100); do grep -q "redis: connected" "$TMP/live.err" && break; sleep 0.1; done
-python3 - "$CLOSED" >"$TMP/traffic" <<'PY' &
-import socket, sys, time
-n, end = 0, time.time() + 8
-while time.time() < end and n < 2000:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-    except ConnectionRefusedError:
-        n += 1
-    time.sleep(0.02)
-print(n)
-PY
+refused_connects "$CLOSED" 8 >"$TMP/traffic" &
 TRAFFIC=$!
 sleep 2
 for i in "${!PORTS[@]}"; do

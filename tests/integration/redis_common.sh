@@ -49,3 +49,40 @@ stop_redis() { # stop_redis PID: SIGTERM, bounded wait, SIGKILL
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
 }
+
+# start_silent PORT: a server that accepts connections and never answers (at most 60 s).
+# Sets SILENT_PID; stopped with the Redis servers at exit.
+start_silent() {
+    python3 - "$1" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+conns, end = [], time.time() + 60
+s.settimeout(0.5)
+while time.time() < end:  # accept and hold, never answer (bounded: 60 s)
+    try:
+        conns.append(s.accept()[0])
+    except socket.timeout:
+        pass
+PY
+    SILENT_PID=$!
+    REDIS_PIDS+=("$SILENT_PID")
+}
+
+# refused_connects PORT SECONDS >FILE &: connect to a closed loopback port every 20 ms for
+# SECONDS (at most 2000 tries) and print how many were refused.
+refused_connects() {
+    python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+n, end = 0, time.time() + float(sys.argv[2])
+while time.time() < end and n < 2000:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+    except ConnectionRefusedError:
+        n += 1
+    time.sleep(0.02)
+print(n)
+PY
+}

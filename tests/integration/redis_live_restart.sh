@@ -25,17 +25,7 @@ for _ in $(seq 100); do grep -q "redis: connected" "$TMP/err" && break; sleep 0.
 grep -q "redis: connected" "$TMP/err" || { bad "rstscope did not connect: $(tail -3 "$TMP/err")"; kill -INT $RS_PID; wait $RS_PID; finish; exit; }
 
 # Refused connections for 9 s (bounded count), in the background.
-python3 - "$CLOSED" >"$TMP/traffic" <<'PY' &
-import socket, sys, time
-n, end = 0, time.time() + 9
-while time.time() < end and n < 2000:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-    except ConnectionRefusedError:
-        n += 1
-    time.sleep(0.02)
-print(n)
-PY
+refused_connects "$CLOSED" 9 >"$TMP/traffic" &
 TRAFFIC=$!
 sleep 2.5
 # Mid-interval (flushes happen on whole seconds): read the stream, then kill Redis at once.

@@ -65,22 +65,7 @@ fi
 
 # 5. A server that accepts connections but never answers: bounded by the command timeout.
 SILENT=$(free_port)
-python3 - "$SILENT" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(64)
-conns, end = [], time.time() + 60
-s.settimeout(0.5)
-while time.time() < end:  # accept and hold, never answer (bounded: 60 s)
-    try:
-        conns.append(s.accept()[0])
-    except socket.timeout:
-        pass
-PY
-SILENT_PID=$!
-REDIS_PIDS+=("$SILENT_PID")
+start_silent "$SILENT"
 sleep 0.3
 t0=$(date +%s)
 if timeout 60 "$RSTSCOPE" --quiet --status-interval 0 --pcap "$DATA/sample.pcap" \

@@ -103,21 +103,7 @@ fi
 
 # 4. Second signal: the first one's shutdown waits (up to 5 s) on a Redis that never answers.
 SILENT=$(free_port)
-python3 - "$SILENT" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(64)
-conns, end = [], time.time() + 60
-s.settimeout(0.5)
-while time.time() < end:  # accept and hold, never answer (bounded: 60 s)
-    try:
-        conns.append(s.accept()[0])
-    except socket.timeout:
-        pass
-PY
-REDIS_PIDS+=("$!")
+start_silent "$SILENT"
 sleep 0.3
 "$RSTSCOPE" "${EAL[@]}" --no-shconf --file-prefix "rsd4$$" -- --max-flows 16 \
     --status-interval 0 --quiet --redis "127.0.0.1:$SILENT" --sensor sd4 2>"$TMP/two.err" &

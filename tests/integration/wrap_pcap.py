@@ -26,36 +26,15 @@ Prints one JSON line: {"frames": n, "wrapped": n, "seq_dropped": n}.
 """
 import argparse
 import json
+import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
+from pcapio import csum, pcap_header, pcap_record, read_pcap  # noqa: E402
+
 MAC_A = bytes.fromhex('020000000001')
 MAC_B = bytes.fromhex('020000000002')
-
-
-def read_pcap(path):
-    with open(path, 'rb') as f:
-        data = f.read()
-    magic = struct.unpack('<I', data[:4])[0]
-    if magic in (0xa1b2c3d4, 0xa1b23c4d):
-        e = '<'
-    elif magic in (0xd4c3b2a1, 0x4d3cb2a1):
-        e = '>'
-        magic = struct.unpack('>I', data[:4])[0]
-    else:
-        sys.exit(f'{path}: not a classic pcap')
-    nano = magic == 0xa1b23c4d
-    link = struct.unpack(e + 'I', data[20:24])[0] & 0x0fffffff
-    off = 24
-    out = []
-    while off + 16 <= len(data):
-        sec, frac, caplen, origlen = struct.unpack(e + 'IIII', data[off:off + 16])
-        off += 16
-        frame = data[off:off + caplen]
-        off += caplen
-        usec = frac // 1000 if nano else frac
-        out.append((sec, usec, frame, origlen))
-    return link, out
 
 
 def to_ethernet(link, frame):
@@ -77,15 +56,6 @@ def to_ethernet(link, frame):
     if link == 276 and len(frame) >= 20:
         return MAC_B + MAC_A + frame[0:2] + frame[20:]
     return None
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def outer_ip(payload, proto, v6):
@@ -186,8 +156,11 @@ def main():
     ap.add_argument('--session', type=int, default=42)
     args = ap.parse_args()
     drop = {int(x) for x in args.drop_seq.split(',') if x}
-    link, frames = read_pcap(args.src)
-    out = [struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1)]
+    try:
+        link, frames = read_pcap(args.src)
+    except ValueError as e:
+        sys.exit(str(e))
+    out = [pcap_header(262144)]
     seq = 1
     wrapped = dropped = 0
     for sec, usec, frame, origlen in frames:
@@ -205,7 +178,7 @@ def main():
         else:
             wrapped += 1
         orig = len(w) + max(0, origlen - len(frame))
-        out.append(struct.pack('<IIII', sec, usec, len(w), orig) + w)
+        out.append(pcap_record(sec, usec, w, orig))
     with open(args.dst, 'wb') as f:
         f.write(b''.join(out))
     print(json.dumps({'frames': len(frames), 'wrapped': wrapped, 'seq_dropped': dropped}))
