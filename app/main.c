@@ -419,8 +419,6 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     engine_config_defaults(&cfg);
     cfg.max_flows = o->max_flows / nw > 16 ? o->max_flows / nw : 16;
     cfg.hold_us = (uint64_t)o->fold_ms * 1000;
-    if (cfg.hold_min_us > cfg.hold_us)
-        cfg.hold_min_us = cfg.hold_us;
     cfg.classify.idle_threshold_us = (uint64_t)o->idle_threshold_s * 1000000;
     cfg.ttl_tolerance = o->ttl_tolerance;
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;

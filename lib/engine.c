@@ -331,7 +331,8 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
     return f;
 }
 
-/* Verdict delay: two RTTs when the handshake gave one, within [hold_min_us, hold_us]. */
+/* Verdict delay: two RTTs when the handshake gave one, at least hold_min_us, and never more
+ * than hold_us (the cap wins when the floor is above it). */
 static uint32_t hold_for(const struct engine *e, const struct flow *f)
 {
     uint64_t h = e->cfg.hold_us;
