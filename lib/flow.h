@@ -184,7 +184,7 @@ static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, i
     *dir = src_lo ? 0 : 1;
 }
 
-/* 64-bit mix (splitmix64 finaliser) folded over the key: symmetric because the key is. */
+/* 64-bit mix (splitmix64 finaliser): every input bit reaches every output bit. */
 static inline uint64_t rs_mix64(uint64_t x)
 {
     x ^= x >> 30;
