@@ -29,6 +29,7 @@ void engine_config_defaults(struct engine_config *c)
     c->established_timeout_us = 3600ULL * 1000000;
     c->closed_timeout_us = 10ULL * 1000000;
     c->age_budget = 64;
+    c->age_sweep_us = 1000000;
     c->rst_pool = 0;
     c->ttl_tolerance = 0;
     c->link = LINK_ETHERNET;
@@ -64,8 +65,11 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
         engine_destroy(e);
         return NULL;
     }
-    for (uint32_t i = 0; i < e->rst_cap; i++)
+    for (uint32_t i = 0; i < e->rst_cap; i++) {
         e->rst_free[i] = e->rst_cap - 1 - i;
+        e->rst_pool[i].wheel_bucket = HW_UNLINKED;
+    }
+    hold_wheel_init(&e->wheel, 0);
     e->rst_free_top = e->rst_cap;
     e->stats = stats;
     e->sink = sink;
@@ -234,8 +238,10 @@ static void close_event(struct engine *e, struct flow *f)
         STAT_INC(e->stats, low_confidence);
     if (e->sink)
         e->sink(e->sink_ctx, &ev);
-    if (f->rst_slot - 1 != e->rst_cap) /* the scratch entry is never on the free stack */
+    if (f->rst_slot - 1 != e->rst_cap) { /* the scratch entry is never on the wheel or stack */
+        hold_wheel_del(&e->wheel, e->rst_pool, f->rst_slot - 1);
         e->rst_free[e->rst_free_top++] = f->rst_slot - 1;
+    }
     f->rst_slot = 0;
 }
 
@@ -366,6 +372,7 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
     enum seq_check c = rst_seq_check(f, d, p);
     struct pending_rst *r = engine_rst(e, f);
     int decisive = !r || rst_check_rank(c) > rst_check_rank(r->check);
+    int opened = !r;
 
     if (!r) {
         /* A pooled slot, or the scratch entry when none is free: then the caller judges the
@@ -392,6 +399,12 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
     }
     r->rst_count++;
     r->last_ts = ts;
+    if (opened && f->rst_slot - 1 != e->rst_cap) {
+        /* Scratch flows (a full table) use the scratch slot: judged at once, never filed. */
+        r->wheel_bucket = HW_UNLINKED;
+        r->flow_idx = (uint32_t)(f - e->ft->flows);
+        hold_wheel_add(&e->wheel, e->rst_pool, f->rst_slot - 1);
+    }
     r->senders |= (uint8_t)(1u << d);
     if (r->senders == 3)
         r->evidence |= EV_BOTH_WAYS;
@@ -492,6 +505,9 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
     }
     if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
+    /* Before this packet can answer it: the paced ageing scan may not have come by yet. */
+    if (f)
+        check_unanswered(e, f);
     if (f && !is_rst && tcp_track_is_reuse(f, p, d)) {
         /* A new connection on a finished tuple: the old one ends here. */
         drop_flow(e, f);
@@ -680,6 +696,40 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
         engine_segment(e, &p, ts);
 }
 
+/* hold_wheel_expire() callback: the event's hold ran out. */
+static void hold_expired(void *ctx, uint32_t slot)
+{
+    struct engine *e = ctx;
+    close_event(e, &e->ft->flows[e->rst_pool[slot].flow_idx]);
+}
+
+/* Entries the ageing scan examines now: hwm per age_sweep_us of elapsed time (carrying the
+ * remainder), at most age_budget. Timeouts are seconds, so a sweep a second is precise
+ * enough, and a busy worker examines far fewer entries than it receives packets. */
+static uint32_t age_quota(struct engine *e, uint64_t now)
+{
+    uint64_t sweep = e->cfg.age_sweep_us;
+    if (!sweep)
+        return e->cfg.age_budget;
+    if (!e->age_last_us || now <= e->age_last_us) {
+        if (!e->age_last_us)
+            e->age_last_us = now;
+        return 0;
+    }
+    uint64_t dt = now - e->age_last_us;
+    e->age_last_us = now;
+    if (dt > sweep) /* bounds the product below 2^30 * 2^64 / 2^30 */
+        dt = sweep;
+    e->age_credit += (uint64_t)e->ft->hwm * dt;
+    uint64_t n = e->age_credit / sweep;
+    e->age_credit -= n * sweep;
+    if (n > e->cfg.age_budget) {
+        n = e->cfg.age_budget;
+        e->age_credit = 0; /* behind: degrade to the budget, do not build a debt */
+    }
+    return (uint32_t)n;
+}
+
 void engine_age(struct engine *e, uint64_t now)
 {
     struct flow_table *t = e->ft;
@@ -687,18 +737,19 @@ void engine_age(struct engine *e, uint64_t now)
     if (now > e->now_us)
         e->now_us = now;
     now = e->now_us;
-    for (uint32_t n = 0; n < e->cfg.age_budget && t->used; n++) {
+    hold_wheel_expire(&e->wheel, e->rst_pool, now, hold_expired, e);
+    uint32_t quota = age_quota(e, now);
+    /* Entries at or above hwm were never handed out: the scan wraps at hwm. */
+    for (uint32_t n = 0; n < quota && t->used; n++) {
+        if (t->cursor >= t->hwm)
+            t->cursor = 0;
         /* The scan walks the array in order: fetch a few entries ahead of the cursor. */
         uint32_t ahead = t->cursor + AGE_PREFETCH;
-        if (ahead < t->capacity)
+        if (ahead < t->hwm)
             __builtin_prefetch(&t->flows[ahead]);
-        struct flow *f = flow_table_at(t, t->cursor);
-        if (++t->cursor == t->capacity) /* no division on the per-poll path */
-            t->cursor = 0;
+        struct flow *f = flow_table_at(t, t->cursor++);
         if (!f)
             continue;
-        if (f->rst_slot && now > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
-            close_event(e, f);
         check_unanswered(e, f);
         if (now > f->last_ts + idle_limit(e, f)) {
             drop_flow(e, f);

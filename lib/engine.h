@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "flow_table.h"
+#include "hold_wheel.h"
 #include "host_table.h"
 #include "mirror_seq.h"
 #include "rst_classify.h"
@@ -68,7 +69,10 @@ struct engine_config {
     uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
     uint64_t established_timeout_us;
     uint64_t closed_timeout_us;   /* closed or reset connections linger this long */
-    uint32_t age_budget;          /* flows examined per engine_age() call */
+    uint32_t age_budget;          /* most flows examined per engine_age() call */
+    uint64_t age_sweep_us;        /* the ageing scan covers the table once per this much
+                                     time (idle expiry, unanswered SYNs); 0 = age_budget
+                                     flows every call */
     uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least 64.
                                      When all are taken a new event is judged at once. */
     uint8_t ttl_tolerance;        /* hops a RST's TTL may differ from its sender's on the same
@@ -99,7 +103,10 @@ struct engine {
     uint32_t *rst_free;
     uint32_t rst_cap;
     uint32_t rst_free_top;
-    uint64_t now_us; /* latest time seen (monotonic) */
+    uint64_t now_us;         /* latest time seen (monotonic) */
+    struct hold_wheel wheel; /* held events by deadline: judged without a table walk */
+    uint64_t age_last_us;    /* time of the last paced ageing step, 0 = none yet */
+    uint64_t age_credit;     /* entries x µs owed to the ageing scan, below one entry's worth */
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };

@@ -104,8 +104,11 @@ struct pending_rst {
     uint8_t senders;    /* bit per dir index that sent a RST */
     uint8_t ka_probes;  /* the sender's unanswered keepalive probes at the first RST */
     uint8_t pad1;
-    uint16_t vlan; /* outermost VLAN id of the decisive RST (in the former padding) */
-    uint8_t pad[2];
+    uint16_t vlan;         /* outermost VLAN id of the decisive RST (in the former padding) */
+    uint16_t wheel_bucket; /* hold_wheel.h: its bucket, HW_UNLINKED when off the wheel */
+    uint32_t flow_idx;     /* its connection's entry in the flow table */
+    uint32_t wheel_prev;   /* neighbours in its bucket: pool index + 1, 0 = none */
+    uint32_t wheel_next;
 };
 
 /* flow.fflags */

@@ -36,6 +36,7 @@ static void sig_sink(void *ctx, const struct overload_event *ov)
 static struct pb_harness *harness_cfg(struct engine_config *cfg)
 {
     cfg->age_budget = 1u << 20;
+    cfg->age_sweep_us = 0;
     return pb_harness_new(cfg);
 }
 

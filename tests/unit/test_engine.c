@@ -27,6 +27,7 @@ static struct pb_harness *harness(uint32_t max_flows, uint64_t fold_us)
     cfg.hold_us = fold_us;
     cfg.hold_min_us = fold_us;
     cfg.age_budget = 1u << 20; /* whole table per engine_age() unless a test says otherwise */
+    cfg.age_sweep_us = 0;
     return pb_harness_new(&cfg);
 }
 
@@ -623,6 +624,7 @@ Test(engine, idle_expiry_by_state)
     cfg.established_timeout_us = 10 * SEC;
     cfg.closed_timeout_us = 1 * SEC;
     cfg.age_budget = 1000;
+    cfg.age_sweep_us = 0;
     struct pb_harness *h = pb_harness_new(&cfg);
     struct pb_conv est, half, closed;
     const struct pb_seg close[] = {
@@ -674,6 +676,7 @@ Test(engine, age_budget_bounds_work)
     engine_config_defaults(&cfg);
     cfg.max_flows = 16;
     cfg.age_budget = 4;
+    cfg.age_sweep_us = 0;
     cfg.handshake_timeout_us = SEC;
     struct pb_harness *h = pb_harness_new(&cfg);
     struct pb_conv c;
@@ -687,6 +690,53 @@ Test(engine, age_budget_bounds_work)
     cr_assert_eq(h->stats.flows_expired, 4u, "age_budget flows examined per call");
     engine_age(h->e, c.t0 + 5 * SEC);
     cr_assert_eq(h->stats.flows_expired, 8u);
+    pb_harness_free(h);
+}
+
+Test(engine, paced_scan_covers_the_table_once_per_sweep)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg); /* age_budget 64, one sweep a second */
+    cfg.max_flows = 256;
+    cfg.handshake_timeout_us = SEC;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    for (int i = 0; i < 40; i++) {
+        c.cport = (uint16_t)(42000 + i);
+        run_at(h, &c, pb_handshake, 1, 0, PB_FRAMES);
+    }
+    uint64_t t = c.t0 + 4 * SEC; /* past the timeout and the 3 s of an unanswered SYN */
+    engine_age(h->e, t);         /* the first call only starts the clock */
+    cr_assert_eq(h->stats.flows_expired, 0u);
+    engine_age(h->e, t + SEC / 4);
+    cr_assert_eq(h->stats.flows_expired, 10u, "a quarter second: a quarter of the 40 entries");
+    for (int i = 1; i <= 10; i++) /* the remainder carries over between calls */
+        engine_age(h->e, t + SEC / 4 + (uint64_t)i * SEC / 40);
+    cr_assert_eq(h->stats.flows_expired, 20u);
+    engine_age(h->e, t + 3 * SEC); /* a long pause is capped at the age_budget */
+    cr_assert_eq(h->stats.flows_expired, 40u);
+    cr_assert_eq(h->stats.overload[OVL_SYN_UNANSWERED], 40u, "each unanswered SYN counted once");
+    pb_harness_free(h);
+}
+
+Test(engine, unanswered_syn_counted_when_its_late_answer_arrives)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.max_flows = 64;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv c;
+
+    pb_conv_init(&c, 4);
+    run_at(h, &c, pb_handshake, 1, 0, PB_FRAMES);
+    /* No ageing call in between: the SYN-ACK 4 s later still shows the SYN went unanswered
+     * for 3 s, whatever the scan's pace. */
+    run_at(h, &c, pb_handshake + 1, 1, 4 * SEC, PB_FRAMES);
+    cr_assert_eq(h->stats.overload[OVL_SYN_UNANSWERED], 1u);
+    engine_flush(h->e);
+    cr_assert_eq(h->stats.overload[OVL_SYN_UNANSWERED], 1u, "once");
     pb_harness_free(h);
 }
 

@@ -1,0 +1,94 @@
+#include "hold_wheel.h"
+
+static uint64_t deadline(const struct pending_rst *r)
+{
+    return r->last_ts + r->hold_us;
+}
+
+void hold_wheel_init(struct hold_wheel *w, uint64_t now_us)
+{
+    for (uint32_t i = 0; i < HW_BUCKETS; i++)
+        w->head[i] = 0;
+    w->tick = now_us / HW_TICK_US;
+    w->linked = 0;
+}
+
+/* The tick its deadline falls in; an event due in a tick already walked goes in the current
+ * one, which every call walks again. */
+static uint64_t due_tick(const struct hold_wheel *w, const struct pending_rst *r)
+{
+    uint64_t t = deadline(r) / HW_TICK_US;
+    return t > w->tick ? t : w->tick;
+}
+
+void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot)
+{
+    struct pending_rst *r = &pool[slot];
+    uint32_t b = (uint32_t)(due_tick(w, r) & (HW_BUCKETS - 1));
+    r->wheel_bucket = (uint16_t)b;
+    r->wheel_prev = 0;
+    r->wheel_next = w->head[b];
+    if (w->head[b])
+        pool[w->head[b] - 1].wheel_prev = slot + 1;
+    w->head[b] = slot + 1;
+    w->linked++;
+}
+
+void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot)
+{
+    struct pending_rst *r = &pool[slot];
+    if (r->wheel_bucket == HW_UNLINKED)
+        return;
+    if (r->wheel_prev)
+        pool[r->wheel_prev - 1].wheel_next = r->wheel_next;
+    else
+        w->head[r->wheel_bucket] = r->wheel_next;
+    if (r->wheel_next)
+        pool[r->wheel_next - 1].wheel_prev = r->wheel_prev;
+    r->wheel_bucket = HW_UNLINKED;
+    w->linked--;
+}
+
+/* Detach bucket b and walk it: expired events go to fn, the others (due later in the
+ * current tick, hold restarted, or a deadline more than a span ahead) are filed again, never
+ * into the detached list being walked, so the walk ends. */
+static uint32_t expire_bucket(struct hold_wheel *w, struct pending_rst *pool, uint32_t b,
+                              uint64_t now_us, hold_expired_fn fn, void *ctx)
+{
+    uint32_t n = 0, next = w->head[b];
+    w->head[b] = 0;
+    while (next) {
+        uint32_t slot = next - 1;
+        struct pending_rst *r = &pool[slot];
+        next = r->wheel_next;
+        r->wheel_bucket = HW_UNLINKED;
+        w->linked--;
+        if (now_us > deadline(r)) {
+            fn(ctx, slot);
+            n++;
+        } else {
+            hold_wheel_add(w, pool, slot);
+        }
+    }
+    return n;
+}
+
+uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
+                           hold_expired_fn fn, void *ctx)
+{
+    uint64_t now_tick = now_us / HW_TICK_US;
+    uint32_t n = 0;
+
+    if (now_tick < w->tick)
+        return 0; /* time never goes back (the engine's clock is monotonic) */
+    /* From the current tick, which may hold events due later in it, on to now's. A jump of a
+     * span or more (a quiet link, a capture's gap) visits every bucket once: what was due
+     * in the skipped ticks is due now. */
+    uint64_t from = now_tick - w->tick >= HW_BUCKETS ? now_tick - HW_BUCKETS + 1 : w->tick;
+    w->tick = now_tick; /* before the walk: re-filed events go to now's tick or later */
+    if (!w->linked)
+        return 0;
+    for (uint64_t t = from; t <= now_tick; t++)
+        n += expire_bucket(w, pool, (uint32_t)(t & (HW_BUCKETS - 1)), now_us, fn, ctx);
+    return n;
+}

@@ -1,0 +1,42 @@
+/*
+ * Timer wheel of held reset events (issue 5: expiry by a timer wheel, never a table walk).
+ *
+ * A held event (struct pending_rst in the engine's pool) is judged once its hold has run:
+ * now > last_ts + hold_us. Each held event sits in one bucket of HW_BUCKETS one-millisecond
+ * ticks, linked through its pool slot (doubly, so that an event judged early on another path
+ * leaves in O(1)). The hold restarts on every new RST or challenge ACK, but the event is not
+ * moved then: when its bucket comes due, an event whose deadline has moved on is re-filed
+ * at the new deadline (lazy re-check). Holds beyond the wheel's span (HW_BUCKETS ms) go
+ * round once per span the same way. Bounds: each hold_wheel_expire() call visits each
+ * bucket at most once (the current tick's again on every call), and an event at most twice.
+ */
+#ifndef RS_HOLD_WHEEL_H
+#define RS_HOLD_WHEEL_H
+
+#include <stdint.h>
+
+#include "flow.h"
+
+#define HW_TICK_US   1000u
+#define HW_BUCKETS   1024u /* a power of two: span 1.024 s, above the default hold cap */
+#define HW_UNLINKED  0xffffu
+
+struct hold_wheel {
+    uint64_t tick;               /* every tick before this one has been expired */
+    uint32_t head[HW_BUCKETS];   /* pool slot + 1 of each bucket's first event, 0 = empty */
+    uint32_t linked;             /* events on the wheel */
+};
+
+/* Called for each event whose hold ran out, already unlinked: slot is its pool index. */
+typedef void (*hold_expired_fn)(void *ctx, uint32_t slot);
+
+void hold_wheel_init(struct hold_wheel *w, uint64_t now_us);
+/* File pool[slot] (its last_ts and hold_us set) at its deadline. */
+void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
+/* Take pool[slot] off the wheel; a slot not on it is left alone. */
+void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
+/* Judge every event whose deadline is before now_us (monotonic): returns how many. */
+uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
+                           hold_expired_fn fn, void *ctx);
+
+#endif

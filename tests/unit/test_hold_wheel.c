@@ -1,0 +1,127 @@
+/*
+ * The held-event timer wheel: events are judged exactly once, right after their deadline
+ * (never before), a restarted hold moves the verdict, holds longer than the wheel's span go
+ * round, an event judged elsewhere leaves the wheel, and a jump in time catches up.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "hold_wheel.h"
+
+#define POOL 64
+#define MS   1000ull
+
+static struct pending_rst pool[POOL];
+static struct hold_wheel wheel;
+static uint32_t fired[4 * POOL], nfired;
+
+static void on_expired(void *ctx, uint32_t slot)
+{
+    (void)ctx;
+    cr_assert_lt(nfired, 4 * POOL);
+    cr_assert_eq(pool[slot].wheel_bucket, HW_UNLINKED, "unlinked before the callback");
+    fired[nfired++] = slot;
+}
+
+static void setup(void)
+{
+    memset(pool, 0, sizeof(pool));
+    for (uint32_t i = 0; i < POOL; i++)
+        pool[i].wheel_bucket = HW_UNLINKED;
+    nfired = 0;
+    hold_wheel_init(&wheel, 0);
+}
+
+static void hold(uint32_t slot, uint64_t last_ts, uint32_t hold_us)
+{
+    pool[slot].last_ts = last_ts;
+    pool[slot].hold_us = hold_us;
+    hold_wheel_add(&wheel, pool, slot);
+}
+
+static uint32_t expire(uint64_t now)
+{
+    return hold_wheel_expire(&wheel, pool, now, on_expired, NULL);
+}
+
+TestSuite(hold_wheel, .init = setup);
+
+Test(hold_wheel, judged_right_after_the_deadline_not_before)
+{
+    uint64_t t0 = 1700000000ull * 1000000 + 123; /* a capture's epoch, not tick-aligned */
+    expire(t0);
+    hold(3, t0, 20000);
+    cr_assert_eq(expire(t0 + 20000), 0u, "now == deadline: still held");
+    cr_assert_eq(expire(t0 + 20001), 1u);
+    cr_assert_eq(fired[0], 3u);
+    cr_assert_eq(wheel.linked, 0u);
+    cr_assert_eq(expire(t0 + 5000000), 0u, "judged once");
+}
+
+Test(hold_wheel, each_event_at_its_own_deadline)
+{
+    uint64_t t0 = 5000 * MS;
+    expire(t0);
+    for (uint32_t i = 0; i < 10; i++)
+        hold(i, t0, (uint32_t)((10 - i) * 7 * MS + i)); /* 70 ms down to 7 ms, off-tick */
+    for (uint64_t t = t0; t <= t0 + 80 * MS; t += 250) /* a poll every 250 µs */
+        expire(t);
+    cr_assert_eq(nfired, 10u);
+    for (uint32_t i = 0; i < 10; i++)
+        cr_assert_eq(fired[i], 9 - i, "shortest hold first");
+}
+
+Test(hold_wheel, restarted_hold_is_refiled)
+{
+    uint64_t t0 = 77 * MS;
+    expire(t0);
+    hold(1, t0, 20 * MS);
+    pool[1].last_ts = t0 + 15 * MS; /* another RST restarted the hold in place */
+    cr_assert_eq(expire(t0 + 21 * MS), 0u);
+    cr_assert_eq(wheel.linked, 1u, "refiled, not dropped");
+    cr_assert_eq(expire(t0 + 35 * MS), 0u);
+    cr_assert_eq(expire(t0 + 35 * MS + 1), 1u);
+}
+
+Test(hold_wheel, hold_longer_than_the_span_goes_round)
+{
+    uint64_t t0 = 10 * MS;
+    uint32_t h = 3 * HW_BUCKETS * HW_TICK_US + 500; /* three spans and a half tick */
+    expire(t0);
+    hold(0, t0, h);
+    for (uint64_t t = t0; t <= t0 + h; t += MS)
+        cr_assert_eq(expire(t), 0u, "at %llu", (unsigned long long)(t - t0));
+    cr_assert_eq(expire(t0 + h), 0u);
+    cr_assert_eq(expire(t0 + h + 1), 1u);
+}
+
+Test(hold_wheel, deleted_event_never_fires)
+{
+    expire(0);
+    hold(5, 0, 20 * MS);
+    hold(6, 0, 20 * MS);
+    hold(7, 0, 20 * MS);
+    hold_wheel_del(&wheel, pool, 6); /* the middle of a bucket's list */
+    hold_wheel_del(&wheel, pool, 6); /* twice: a no-op */
+    hold_wheel_del(&wheel, pool, 7); /* the head */
+    cr_assert_eq(wheel.linked, 1u);
+    cr_assert_eq(expire(30 * MS), 1u);
+    cr_assert_eq(fired[0], 5u);
+}
+
+Test(hold_wheel, jump_past_the_span_catches_up)
+{
+    expire(MS);
+    for (uint32_t i = 0; i < POOL; i++)
+        hold(i, MS, (uint32_t)(i * 37 * MS) % (2 * HW_BUCKETS * HW_TICK_US));
+    uint64_t late = 10000 * MS; /* a quiet link: ten seconds without a poll */
+    cr_assert_eq(expire(late), POOL);
+    cr_assert_eq(wheel.linked, 0u);
+}
+
+Test(hold_wheel, deadline_in_the_past_fires_next_call)
+{
+    expire(900 * MS);
+    hold(2, 100 * MS, 20 * MS); /* filed late: its tick was walked long ago */
+    cr_assert_eq(expire(900 * MS), 1u, "the current tick is walked again");
+}
