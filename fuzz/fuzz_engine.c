@@ -5,7 +5,7 @@
  *   byte 0  configuration and mode:
  *             bit 0     0 = raw frames, 1 = structured TCP segments
  *             bits 1-2  max_flows   64, 16, 4, 1      (small tables: eviction, drops)
- *             bits 3-4  age_budget  64, 16, 4, 1
+ *             bits 3-4  age_budget  64, 16, 4, 1 (paced by time, except 4: every call)
  *             bit 5     fold_us 0 instead of 1 s
  *             bit 6     ttl_tolerance 2 instead of 0
  *             bit 7     tiny timeouts (100 ms / 1 s / 50 ms instead of 3 s / 20 s / 2 s)
@@ -657,10 +657,14 @@ NO_COV static void check_table(struct engine *e)
             CHECK(r->sender_dir <= 1 && r->state < CS_MAX && r->check < SEQ_MAX);
             CHECK(r->rst_flags & TCP_RST);
             CHECK(r->had_flow == (r->state != CS_NONE));
+            /* On the timer wheel, naming this entry, filed no later than its deadline. */
+            CHECK(r->wheel_bucket < HW_BUCKETS);
+            CHECK(&t->flows[r->flow_idx] == f);
         }
     }
     CHECK(live == t->used);
     CHECK(held + e->rst_free_top == e->rst_cap); /* no held-event slot leaks */
+    CHECK(e->wheel.linked == held);              /* every held event on the wheel, once */
     /* The free list holds exactly the dead entries below the high-water mark (the bound on
      * its length also catches a cycle), and nothing above the mark is live. */
     uint32_t nfree = 0;
@@ -810,6 +814,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     engine_config_defaults(&cfg);
     cfg.max_flows = flows_tab[(c >> 1) & 3];
     cfg.age_budget = budget_tab[(c >> 3) & 3];
+    if (((c >> 3) & 3) == 2)
+        cfg.age_sweep_us = 0; /* unpaced: age_budget entries every call */
     cfg.hold_us = (c & 0x20) ? 0 : 500000;
     cfg.hold_min_us = (c & 0x20) ? 0 : 20000;
     cfg.ttl_tolerance = (c & 0x40) ? 2 : 0;

@@ -741,13 +741,13 @@ void engine_age(struct engine *e, uint64_t now)
     uint32_t quota = age_quota(e, now);
     /* Entries at or above hwm were never handed out: the scan wraps at hwm. */
     for (uint32_t n = 0; n < quota && t->used; n++) {
-        if (t->cursor >= t->hwm)
-            t->cursor = 0;
         /* The scan walks the array in order: fetch a few entries ahead of the cursor. */
         uint32_t ahead = t->cursor + AGE_PREFETCH;
         if (ahead < t->hwm)
             __builtin_prefetch(&t->flows[ahead]);
-        struct flow *f = flow_table_at(t, t->cursor++);
+        struct flow *f = flow_table_at(t, t->cursor);
+        if (++t->cursor >= t->hwm) /* cursor < hwm <= capacity: eviction reads it too */
+            t->cursor = 0;
         if (!f)
             continue;
         check_unanswered(e, f);

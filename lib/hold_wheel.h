@@ -17,14 +17,14 @@
 
 #include "flow.h"
 
-#define HW_TICK_US   1000u
-#define HW_BUCKETS   1024u /* a power of two: span 1.024 s, above the default hold cap */
-#define HW_UNLINKED  0xffffu
+#define HW_TICK_US  1000u
+#define HW_BUCKETS  1024u /* a power of two: span 1.024 s, above the default hold cap */
+#define HW_UNLINKED 0xffffu
 
 struct hold_wheel {
-    uint64_t tick;               /* every tick before this one has been expired */
-    uint32_t head[HW_BUCKETS];   /* pool slot + 1 of each bucket's first event, 0 = empty */
-    uint32_t linked;             /* events on the wheel */
+    uint64_t tick;             /* every tick before this one has been expired */
+    uint32_t head[HW_BUCKETS]; /* pool slot + 1 of each bucket's first event, 0 = empty */
+    uint32_t linked;           /* events on the wheel */
 };
 
 /* Called for each event whose hold ran out, already unlinked: slot is its pool index. */

@@ -64,7 +64,7 @@ Test(hold_wheel, each_event_at_its_own_deadline)
     expire(t0);
     for (uint32_t i = 0; i < 10; i++)
         hold(i, t0, (uint32_t)((10 - i) * 7 * MS + i)); /* 70 ms down to 7 ms, off-tick */
-    for (uint64_t t = t0; t <= t0 + 80 * MS; t += 250) /* a poll every 250 µs */
+    for (uint64_t t = t0; t <= t0 + 80 * MS; t += 250)  /* a poll every 250 µs */
         expire(t);
     cr_assert_eq(nfired, 10u);
     for (uint32_t i = 0; i < 10; i++)
