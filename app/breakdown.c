@@ -3,38 +3,80 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* Only the owning worker writes: a relaxed store lets the main thread read while it runs. */
+#define BD_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
+
+int breakdown_excluded(const struct options *o, const struct rst_event *ev)
+{
+    for (int i = 0; i < o->n_excludes; i++)
+        if (opt_net_match(&o->excludes[i], ev->client_ip) ||
+            opt_net_match(&o->excludes[i], ev->server_ip))
+            return i + 1;
+    return 0;
+}
+
 int breakdown_event(struct breakdown *b, const struct rst_event *ev)
 {
     const struct options *o = b->o;
 
     if (ev->cause >= CAUSE_MAX)
         return 0;
-    for (int i = 0; i < o->n_excludes; i++) {
-        if (opt_net_match(&o->excludes[i], ev->client_ip) ||
-            opt_net_match(&o->excludes[i], ev->server_ip)) {
-            b->excluded[i][ev->cause]++;
-            b->excluded_causes[ev->cause]++;
-            return 1;
-        }
+    int x = breakdown_excluded(o, ev);
+    if (x) {
+        BD_INC(b->excluded[x - 1][ev->cause]);
+        BD_INC(b->excluded_causes[ev->cause]);
+        return 1;
     }
+    if (ev->origin < ORIGIN_MAX)
+        BD_INC(b->origin.n[ev->origin][ev->cause]);
     for (int i = 0; i < o->n_subnets; i++)
         if (opt_net_match(&o->subnets[i], ev->client_ip) ||
             opt_net_match(&o->subnets[i], ev->server_ip))
-            b->subnet[i][ev->cause]++; /* once per subnet, even when both ends are in it */
+            BD_INC(b->subnet[i][ev->cause]); /* once per subnet, even when both ends are in it */
     if (o->by_vlan) {
         unsigned v = ev->vlan & (BREAKDOWN_VLANS - 1); /* the parser keeps 12 bits already */
-        b->vlan[v][ev->cause]++;
-        b->vlan_seen[v] = 1;
+        BD_INC(b->vlan[v][ev->cause]);
+        __atomic_store_n(&b->vlan_seen[v], 1, __ATOMIC_RELAXED);
     }
     return 0;
 }
 
-void breakdown_subtract(const struct breakdown *b, struct engine_stats *total)
+static void add_causes(uint64_t *acc, const uint64_t *v)
+{
+    for (int c = 0; c < CAUSE_MAX; c++)
+        acc[c] += __atomic_load_n(&v[c], __ATOMIC_RELAXED);
+}
+
+void breakdown_excluded_causes(const struct breakdown *b, uint64_t acc[CAUSE_MAX])
+{
+    if (b)
+        add_causes(acc, b->excluded_causes);
+}
+
+void breakdown_add(struct breakdown *acc, const struct breakdown *b)
+{
+    const struct options *o = acc->o;
+    for (int i = 0; i < o->n_subnets; i++)
+        add_causes(acc->subnet[i], b->subnet[i]);
+    for (int i = 0; i < o->n_excludes; i++)
+        add_causes(acc->excluded[i], b->excluded[i]);
+    add_causes(acc->excluded_causes, b->excluded_causes);
+    for (int r = 0; r < ORIGIN_MAX; r++)
+        add_causes(acc->origin.n[r], b->origin.n[r]);
+    if (!o->by_vlan)
+        return;
+    for (unsigned v = 0; v < BREAKDOWN_VLANS; v++)
+        if (__atomic_load_n(&b->vlan_seen[v], __ATOMIC_RELAXED)) {
+            acc->vlan_seen[v] = 1;
+            add_causes(acc->vlan[v], b->vlan[v]);
+        }
+}
+
+void breakdown_subtract(const uint64_t excluded_causes[CAUSE_MAX], struct engine_stats *total)
 {
     for (int c = 0; c < CAUSE_MAX; c++) {
-        /* Live, an event can be lost on a full ring after being counted: never underflow. */
-        uint64_t x =
-            b->excluded_causes[c] < total->causes[c] ? b->excluded_causes[c] : total->causes[c];
+        /* Snapshots of running workers are not taken at one instant: never underflow. */
+        uint64_t x = excluded_causes[c] < total->causes[c] ? excluded_causes[c] : total->causes[c];
         total->causes[c] -= x;
         total->resets -= x < total->resets ? x : total->resets;
     }

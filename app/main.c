@@ -169,8 +169,7 @@ static void eal_args_for_pcap(struct eal_args *a, char *prog, const char *pcap, 
 
 /* ---- event writer (main lcore) ---- */
 
-static struct breakdown g_breakdown; /* --subnet/--exclude, fed from the event ring */
-static struct prom_origin g_origin;  /* --prom-file: events by origin and cause */
+static struct breakdown g_breakdown; /* the workers' breakdowns, summed for a report */
 static struct dump_writer g_dump;    /* --dump-resets; g_dump.ring is NULL without */
 
 static uint64_t drain_events(struct pipeline *p, FILE *out)
@@ -182,14 +181,9 @@ static uint64_t drain_events(struct pipeline *p, FILE *out)
     if (!p->events)
         return 0;
     while ((n = rte_ring_sc_dequeue_burst_elem(p->events, ev, sizeof(ev[0]), 64, NULL)) > 0) {
-        for (unsigned i = 0; i < n; i++) {
-            if (breakdown_active(g_breakdown.o) && breakdown_event(&g_breakdown, &ev[i]))
-                continue; /* excluded: counted apart, not written */
-            if (ev[i].origin < ORIGIN_MAX && ev[i].cause < CAUSE_MAX)
-                g_origin.n[ev[i].origin][ev[i].cause]++;
+        for (unsigned i = 0; i < n; i++)
             if (out)
-                report_event_json(out, &ev[i]);
-        }
+                report_event_json(out, &ev[i]); /* the workers kept excluded events out */
         total += n;
     }
     if (total && out)
@@ -215,12 +209,22 @@ static uint64_t drain_flows(struct pipeline *p, FILE *out)
     return total;
 }
 
+/* The counters of all workers, with the events of --exclude'd hosts taken out of the cause
+ * totals (they are reported apart); g_breakdown gets the summed breakdowns. */
 static void sum_stats(struct pipeline *p, struct engine_stats *acc)
 {
+    const struct options *o = g_breakdown.o;
     memset(acc, 0, sizeof(*acc));
     for (unsigned i = 0; i < p->n_workers; i++)
         stats_accumulate(acc, &p->w[i].stats);
     stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
+    if (!p->w[0].bd)
+        return;
+    memset(&g_breakdown, 0, sizeof(g_breakdown));
+    g_breakdown.o = o;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        breakdown_add(&g_breakdown, p->w[i].bd);
+    breakdown_subtract(g_breakdown.excluded_causes, acc);
 }
 
 static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered);
@@ -231,10 +235,9 @@ static void write_prom(struct pipeline *p, const struct options *o, struct run_i
     struct engine_stats s;
     uint64_t delivered;
     sum_stats(p, &s);
-    if (breakdown_active(o))
-        breakdown_subtract(&g_breakdown, &s);
     port_totals(p, ri, &delivered);
-    if (prom_write(o->prom_file, &s, ri, &g_origin, breakdown_active(o) ? &g_breakdown : NULL) < 0)
+    if (prom_write(o->prom_file, &s, ri, &g_breakdown.origin,
+                   breakdown_active(o) ? &g_breakdown : NULL) < 0)
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", o->prom_file, strerror(errno));
 }
 
@@ -395,7 +398,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         p->ts_offset = -1;
 
     g_breakdown.o = o;
-    if (o->events || breakdown_active(o) || o->prom_file) {
+    if (o->events) {
         p->events = rte_ring_create_elem("rs_events", sizeof(struct rst_event), EVENT_RING_SIZE,
                                          rte_socket_id(), RING_F_SC_DEQ);
         if (!p->events) {
@@ -437,6 +440,14 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         w->index = i;
         w->queue = (uint16_t)(rss ? i : 0);
         w->eng = engine_create(&cfg, &w->stats, pipeline_event_sink, w, (uint8_t)i);
+        if (breakdown_active(o) || o->prom_file) {
+            w->bd = calloc(1, sizeof(*w->bd));
+            if (!w->bd) {
+                fprintf(stderr, "rstscope: out of memory for the breakdowns\n");
+                return -1;
+            }
+            w->bd->o = o;
+        }
         if (!w->eng || (o->flows && engine_set_flow_sink(w->eng, pipeline_flow_sink, w) < 0)) {
             fprintf(stderr, "rstscope: cannot allocate a flow table of %u flows (%zu MB)\n",
                     cfg.max_flows, flow_table_mem_bytes(cfg.max_flows) >> 20);
@@ -713,8 +724,6 @@ int main(int argc, char **argv)
 
     struct engine_stats total;
     sum_stats(p, &total);
-    if (breakdown_active(&opt))
-        breakdown_subtract(&g_breakdown, &total);
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
@@ -729,7 +738,7 @@ int main(int argc, char **argv)
         ri.flow_table_bytes += engine_mem_bytes(p->w[i].eng);
         ri.flow_record_bytes += engine_flow_record_bytes(p->w[i].eng);
     }
-    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_origin,
+    if (opt.prom_file && prom_write(opt.prom_file, &total, &ri, &g_breakdown.origin,
                                     breakdown_active(&opt) ? &g_breakdown : NULL) < 0)
         fprintf(stderr, "rstscope: writing '%s' failed: %s\n", opt.prom_file, strerror(errno));
     if (!opt.quiet) {
@@ -767,8 +776,10 @@ int main(int argc, char **argv)
             status = 1;
         }
     }
-    for (unsigned i = 0; i < p->n_workers; i++)
+    for (unsigned i = 0; i < p->n_workers; i++) {
         engine_destroy(p->w[i].eng);
+        free(p->w[i].bd);
+    }
     aggregator_destroy(p->agg);
     rte_eal_cleanup();
     runtime_dir_cleanup();

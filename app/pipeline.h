@@ -24,6 +24,8 @@ struct dump_keep;
 #define RS_MAX_PORTS   16
 #define RS_BURST       32
 
+struct breakdown;
+
 struct worker {
     unsigned lcore;
     unsigned index;
@@ -33,6 +35,7 @@ struct worker {
     volatile int done;         /* set by the worker after its final flush */
     struct engine_stats stats; /* written by this worker only */
     struct dump_keep *dump;    /* --dump-resets history of recent connections; NULL without */
+    struct breakdown *bd;      /* its events by subnet, VLAN, origin; NULL when not reported */
 } __attribute__((aligned(64)));
 
 struct pipeline {

@@ -12,7 +12,7 @@
 #include "cause.h"
 #include "report.h"
 
-/* Reset events by origin and cause, counted by the main thread from the event ring. */
+/* Reset events by origin and cause (not excluded), counted by each worker (breakdown.h). */
 struct prom_origin {
     uint64_t n[ORIGIN_MAX][CAUSE_MAX];
 };

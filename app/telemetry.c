@@ -7,6 +7,7 @@
 #include <rte_eal.h>
 #include <rte_telemetry.h>
 
+#include "breakdown.h"
 #include "cause.h"
 #include "pipeline.h"
 
@@ -16,12 +17,17 @@ static const char *t_mode;
 static struct timespec t_start;
 static uint64_t t_capacity; /* flow table entries over all workers, fixed at creation */
 
+/* As the report counts: events of --exclude'd hosts are not in the cause totals. */
 static void snapshot(struct engine_stats *acc)
 {
+    uint64_t excluded[CAUSE_MAX] = {0};
     memset(acc, 0, sizeof(*acc));
-    for (unsigned i = 0; i < tp->n_workers; i++)
+    for (unsigned i = 0; i < tp->n_workers; i++) {
         stats_accumulate(acc, &tp->w[i].stats);
+        breakdown_excluded_causes(tp->w[i].bd, excluded);
+    }
     stats_accumulate(acc, &tp->dist_stats);
+    breakdown_subtract(excluded, acc);
 }
 
 static uint64_t uptime_s(void)

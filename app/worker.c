@@ -11,6 +11,7 @@
 
 #include "aggregator.h"
 #include "dump_keep.h"
+#include "breakdown.h"
 #include "pipeline.h"
 
 #define IDLE_POLLS_BEFORE_YIELD 256
@@ -33,6 +34,8 @@ void pipeline_event_sink(void *ctx, const struct rst_event *ev)
     struct worker *w = ctx;
     struct pipeline *p = g_pipe;
 
+    if (w->bd && breakdown_event(w->bd, ev))
+        return; /* excluded: counted apart, neither written out nor sent to Redis */
     if (p->agg)
         aggregator_on_event(p->agg, w->index, ev);
     if (!p->events)

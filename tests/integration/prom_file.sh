@@ -59,6 +59,22 @@ PY
     fi
     if ls "$TMP"/rs.prom.tmp >/dev/null 2>&1; then bad "temporary file left"; else ok "no temporary file left"; fi
 done
+# Without --events there is no event ring: the per-origin series come from the workers' own
+# counters and still add up to every cause counted.
+if "$RSTSCOPE" --pcap "$DATA/sample.pcap" --workers 2 --quiet --status-interval 0 \
+    --prom-file "$TMP/rs2.prom" --summary "$TMP/s2.json" 2>"$TMP/err3" &&
+    python3 - "$TMP/rs2.prom" "$TMP/s2.json" <<'PY'
+import json, re, sys
+summary = json.load(open(sys.argv[2]))
+total = sum(float(m.group(1)) for m in
+            re.finditer(r'^rstscope_resets_total\{[^}]*\} ([0-9.]+)$', open(sys.argv[1]).read(), re.M))
+assert total == summary["resets"] > 0, (total, summary["resets"])
+PY
+then
+    ok "per-origin series add up to the resets without an event ring"
+else
+    bad "per-origin series without --events: $(tail -3 "$TMP/err3")"
+fi
 # An unwritable directory is reported, not fatal to the analysis.
 if "$RSTSCOPE" --pcap "$DATA/refused.pcap" --quiet --status-interval 0 \
     --prom-file /nonexistent-dir/rs.prom 2>"$TMP/err2" && grep -q "writing '/nonexistent-dir/rs.prom' failed" "$TMP/err2"; then

@@ -42,6 +42,18 @@ else
     bad "sensors collide: lab-a before [$snap_a] after [$now_a], sensors $sensors"
 fi
 
+# 2b. --exclude: the excluded host's events stay out of Redis as out of the summary and the
+# event file (check_redis.py compares all three), and there were some to exclude.
+host=$(python3 -c "import json; print(json.loads(open('$TMP/a.events.jsonl').readline())['server_ip'])")
+if run x --pcap "$DATA/sample.pcap" --workers 2 --redis "127.0.0.1:$PORT" --sensor lab-x \
+    --interval 1 --exclude "probe=$host" &&
+    python3 "$IT/check_redis.py" "$PORT" lab-x 1 "$TMP/x.summary.json" "$TMP/x.events.jsonl" &&
+    python3 -c "import json,sys; n=sum(json.load(open('$TMP/x.summary.json'))['breakdown']['excluded']['probe'].values()); print('  excluded', n); sys.exit(n == 0)"; then
+    ok "--exclude $host: kept out of Redis as out of the summary and events"
+else
+    bad "--exclude into Redis: $(tail -5 "$TMP/x.err")"
+fi
+
 # 3. The dashboard: valid JSON, every query returns data for a replayed sensor (lab.b: its
 #    heartbeat, 3 x 10 s, is still alive).
 if python3 "$IT/check_dashboard.py" "$RS_SRCDIR/conf/grafana/rstscope.json" "$PORT" lab.b; then
