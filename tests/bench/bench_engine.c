@@ -3,7 +3,13 @@
  * DPDK, no packet copy and no capture file, so that it scales to 10M concurrent flows (the
  * preloaded captures of scripts/bench need ~5 GB of mbufs per million flows).
  *
- * usage: bench_engine FLOWS [PASSES]
+ * usage: bench_engine FLOWS [PASSES [THREADS]]
+ *
+ * THREADS > 1 runs that many engines at once, one per thread pinned to CPU 0, 1, ... (as
+ * workers are to lcores), each with its own table and its own copy of the traffic: what
+ * shared-nothing workers scale to when nothing but the machine is shared. The distributor's
+ * share is measured apart: "dist_cycles_per_packet" is the parse, canonical key and hash
+ * that distributor_main() does per packet, timed over the same frames.
  *
  * Traffic: FLOWS IPv4 connections, written phase by phase like gen_bench.py (every
  * connection's SYN, then every SYN-ACK, ...), each phase in another scattered order, so all
@@ -14,9 +20,13 @@
  * Each pass uses new client ports, so every pass creates, resets and expires FLOWS flows.
  *
  * Prints one JSON object: flows, packets, cycles_per_packet (TSC), ns_per_packet,
- * bytes_per_flow (engine_mem_bytes() / capacity), and ground_truth_ok (per-cause counts).
+ * bytes_per_flow (engine_mem_bytes() / capacity), and ground_truth_ok (per-cause counts);
+ * with THREADS, also threads, per-thread cycles, and mpps_total: all packets over the
+ * longest thread's wall time.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,34 +182,63 @@ static uint32_t build(uint8_t *f, uint32_t i, uint32_t pass, const struct step *
     return 14 + 20 + tcp_len;
 }
 
-int main(int argc, char **argv)
+struct job {
+    uint32_t n, passes;
+    int cpu; /* -1: not pinned */
+    /* results */
+    uint64_t busy, packets, dist_busy, rst_pool_full;
+    double wall_ns, ticks_per_ns, bytes_per_flow;
+    int ok, alloc_failed;
+};
+
+/* Time the distributor's per-packet work (parse, canonical key, hash) on a built burst. */
+static uint64_t time_dist(const uint8_t *const fp[], const uint32_t len[], unsigned nb,
+                          uint32_t *sink)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_engine FLOWS [PASSES]\n");
-        return 2;
+    uint64_t t0 = ticks();
+    for (unsigned b = 0; b < nb; b++) {
+        struct pkt_info pi;
+        if (pkt_parse_link(fp[b], len[b], LINK_ETHERNET, &pi) == PKT_TCP) {
+            struct flow_key key;
+            int d;
+            flow_key_make(&pi, &key, &d);
+            *sink += flow_key_hash(&key);
+        }
     }
-    uint32_t n = (uint32_t)strtoul(argv[1], NULL, 10);
-    uint32_t passes = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 2;
-    if (n < 10 || n > 16000000 || passes < 1 || passes > 100) {
-        fprintf(stderr, "bench_engine: FLOWS 10..16000000, PASSES 1..100\n");
-        return 2;
+    return ticks() - t0;
+}
+
+static void *run(void *arg)
+{
+    struct job *j = arg;
+    uint32_t n = j->n;
+    if (j->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(j->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     }
-    static struct engine_stats stats;
+    struct engine_stats *stats = aligned_alloc(64, (sizeof(*stats) + 63) / 64 * 64);
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = 2 * n; /* as scripts/bench sizes rstscope's table */
-    struct engine *e = engine_create(&cfg, &stats, NULL, NULL, 0);
-    if (!e) {
-        fprintf(stderr, "bench_engine: cannot allocate the engine for %u flows\n", n);
-        return 1;
+    struct engine *e =
+        stats ? engine_create(&cfg, memset(stats, 0, sizeof(*stats)), NULL, NULL, 0) : NULL;
+    uint16_t *ipid = calloc(n, sizeof(*ipid));
+    if (!e || !ipid) {
+        j->alloc_failed = 1;
+        engine_destroy(e);
+        free(stats);
+        free(ipid);
+        return NULL;
     }
     engine_prefault(e);
-    uint16_t *ipid = calloc(n, sizeof(*ipid));
-    static uint8_t frames[ENGINE_BURST][128];
+    uint8_t(*frames)[128] = malloc(ENGINE_BURST * 128);
     const uint8_t *fp[ENGINE_BURST];
     uint32_t len[ENGINE_BURST];
     uint64_t ts[ENGINE_BURST];
-    uint64_t busy = 0, packets = 0, expect[CAUSE_MAX + 1] = {0};
+    uint64_t busy = 0, packets = 0, dist = 0, expect[CAUSE_MAX + 1] = {0};
+    uint32_t sink = 0;
     unsigned nb = 0;
     struct timespec w0, w1;
 
@@ -210,7 +249,7 @@ int main(int argc, char **argv)
         stride++;
     clock_gettime(CLOCK_MONOTONIC, &w0);
     uint64_t t_start = ticks();
-    for (uint32_t pass = 0; pass < passes; pass++) {
+    for (uint32_t pass = 0; pass < j->passes; pass++) {
         uint64_t base = 1700000000000000ULL + (uint64_t)pass * 20 * 1000000;
         for (uint32_t i = 0; i < n; i++)
             expect[cause_of[kind_of(i)]]++;
@@ -224,6 +263,8 @@ int main(int argc, char **argv)
                 len[nb] = build(frames[nb], i, pass, &plans[k][ph], &ipid[i]);
                 ts[nb] = base + (uint64_t)ph * 250000 + (uint64_t)r * 250000 / n;
                 if (++nb == ENGINE_BURST) {
+                    if (pass == 0)
+                        dist += time_dist(fp, len, nb, &sink);
                     uint64_t t0 = ticks();
                     engine_input_burst(e, fp, len, ts, NULL, nb);
                     engine_age(e, 0);
@@ -243,24 +284,85 @@ int main(int argc, char **argv)
     uint64_t t_total = ticks() - t_start;
     clock_gettime(CLOCK_MONOTONIC, &w1);
     engine_flush(e);
-    double wall_ns = (double)(w1.tv_sec - w0.tv_sec) * 1e9 + (double)(w1.tv_nsec - w0.tv_nsec);
-    double ticks_per_ns = (double)t_total / wall_ns;
-    int ok = 1;
+    j->wall_ns = (double)(w1.tv_sec - w0.tv_sec) * 1e9 + (double)(w1.tv_nsec - w0.tv_nsec);
+    j->ticks_per_ns = (double)t_total / j->wall_ns;
+    j->ok = 1;
     for (int c = 0; c < CAUSE_MAX; c++)
-        if (stats.causes[c] != expect[c]) {
+        if (stats->causes[c] != expect[c]) {
             fprintf(stderr, "bench_engine: %s %" PRIu64 " != expected %" PRIu64 "\n", cause_name(c),
-                    stats.causes[c], expect[c]);
-            ok = 0;
+                    stats->causes[c], expect[c]);
+            j->ok = 0;
         }
-    double cpp = (double)busy / (double)packets;
-    printf(
-        "{\"flows\":%u,\"passes\":%u,\"packets\":%" PRIu64 ",\"cycles_per_packet\":%.1f,"
-        "\"ns_per_packet\":%.1f,\"tsc_ghz\":%.3f,\"bytes_per_flow\":%.2f,\"rst_pool_full\":%" PRIu64
-        ",\"ground_truth_ok\":%s}\n",
-        n, passes, packets, cpp, cpp / ticks_per_ns, ticks_per_ns,
-        (double)engine_mem_bytes(e) / (double)e->ft->capacity, stats.rst_pool_full,
-        ok ? "true" : "false");
+    j->busy = busy;
+    j->packets = packets;
+    j->dist_busy = dist + (sink == 0xdeadbeef); /* keeps the timed loop's work alive */
+    j->rst_pool_full = stats->rst_pool_full;
+    j->bytes_per_flow = (double)engine_mem_bytes(e) / (double)e->ft->capacity;
     engine_destroy(e);
+    free(stats);
     free(ipid);
+    free(frames);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_engine FLOWS [PASSES [THREADS]]\n");
+        return 2;
+    }
+    uint32_t n = (uint32_t)strtoul(argv[1], NULL, 10);
+    uint32_t passes = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 2;
+    uint32_t nthr = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 1;
+    if (n < 10 || n > 16000000 || passes < 1 || passes > 100 || nthr < 1 || nthr > 64) {
+        fprintf(stderr, "bench_engine: FLOWS 10..16000000, PASSES 1..100, THREADS 1..64\n");
+        return 2;
+    }
+    struct job jobs[64];
+    pthread_t tid[64];
+    for (uint32_t t = 0; t < nthr; t++) {
+        jobs[t] = (struct job){.n = n, .passes = passes, .cpu = nthr > 1 ? (int)t : -1};
+        if (nthr == 1)
+            run(&jobs[0]);
+        else if (pthread_create(&tid[t], NULL, run, &jobs[t]) != 0) {
+            fprintf(stderr, "bench_engine: cannot start thread %u\n", t);
+            return 1;
+        }
+    }
+    uint64_t busy = 0, packets = 0, dist = 0, dist_pkts = 0;
+    double wall = 0;
+    int ok = 1;
+    for (uint32_t t = 0; t < nthr; t++) {
+        if (nthr > 1)
+            pthread_join(tid[t], NULL);
+        if (jobs[t].alloc_failed) {
+            fprintf(stderr, "bench_engine: cannot allocate the engine for %u flows\n", n);
+            return 1;
+        }
+        busy += jobs[t].busy;
+        packets += jobs[t].packets;
+        dist += jobs[t].dist_busy;
+        dist_pkts += jobs[t].packets / passes;
+        ok &= jobs[t].ok;
+        if (jobs[t].wall_ns > wall)
+            wall = jobs[t].wall_ns;
+    }
+    double cpp = (double)busy / (double)packets;
+    printf("{\"flows\":%u,\"passes\":%u,\"packets\":%" PRIu64 ",\"cycles_per_packet\":%.1f,"
+           "\"ns_per_packet\":%.1f,\"tsc_ghz\":%.3f,\"bytes_per_flow\":%.2f,"
+           "\"rst_pool_full\":%" PRIu64 ",\"dist_cycles_per_packet\":%.1f",
+           n, passes, jobs[0].packets, cpp, cpp / jobs[0].ticks_per_ns, jobs[0].ticks_per_ns,
+           jobs[0].bytes_per_flow, jobs[0].rst_pool_full, (double)dist / (double)dist_pkts);
+    if (nthr > 1) {
+        printf(",\"threads\":%u,\"thread_cycles_per_packet\":[", nthr);
+        for (uint32_t t = 0; t < nthr; t++)
+            printf("%s%.1f", t ? "," : "", (double)jobs[t].busy / (double)jobs[t].packets);
+        /* Engine time only would flatter: frame building is in the wall time, as it is in
+         * every thread, so the ratio to one thread's mpps_total is the scaling. */
+        printf("],\"mpps_total\":%.3f", (double)packets / wall * 1e3);
+    } else {
+        printf(",\"mpps_total\":%.3f", (double)packets / wall * 1e3);
+    }
+    printf(",\"ground_truth_ok\":%s}\n", ok ? "true" : "false");
     return ok ? 0 : 1;
 }
