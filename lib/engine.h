@@ -71,6 +71,9 @@ struct engine_config {
     uint32_t age_budget;          /* flows examined per engine_age() call */
     uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least 64.
                                      When all are taken a new event is judged at once. */
+    uint32_t ipv6_flows;          /* IPv6 connections tracked at once (their addresses are out
+                                     of line); 0 = flow_table_v6_default(max_flows), a quarter.
+                                     Beyond it a new IPv6 flow is refused as by a full table. */
     uint8_t ttl_tolerance;        /* hops a RST's TTL may differ from its sender's on the same
                                      flow (0: mirrored copies are removed first); +1 across flows */
     int link;                     /* enum pkt_link of the frames: Ethernet unless a capture says */
@@ -99,7 +102,8 @@ struct engine {
     uint32_t *rst_free;
     uint32_t rst_cap;
     uint32_t rst_free_top;
-    uint64_t now_us; /* latest time seen (monotonic) */
+    uint64_t now_us;             /* latest time seen (monotonic) */
+    struct flow_key scratch_key; /* key of the flow on the scratch entry (a RST judged alone) */
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };

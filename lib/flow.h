@@ -21,6 +21,71 @@ struct flow_key {
     uint32_t zero; /* keeps the key 40 bytes with no uninitialised padding */
 };
 
+/* Bytes 8..11 of an IPv4-mapped address (00 00 ff ff) as a native 32-bit word. */
+static inline uint32_t rs_mapped_word(void)
+{
+    static const uint8_t b[4] = {0, 0, 0xff, 0xff};
+    uint32_t w;
+    memcpy(&w, b, 4);
+    return w;
+}
+
+/*
+ * The key as a table entry stores it (12 bytes instead of 40): struct flow_key above stays the
+ * probe key built from each packet on the stack, and the hash is still taken over it.
+ * - IPv4 (both addresses IPv4-mapped, which every IPv4 packet gives): a and b are the lo and
+ *   hi address's last 4 bytes, in memory order; the entry alone holds the whole key.
+ * - IPv6 (any other address pair): a is the index + 1 of the address pair in the table's
+ *   IPv6 pool (flow_table.h), b is 0; the ports are here.
+ * flow.key_v6 tells the two apart. A dead entry's key is not read.
+ */
+struct flow_ckey {
+    uint32_t a;
+    uint32_t b;
+    uint16_t lo_port;
+    uint16_t hi_port;
+};
+
+/* Both addresses IPv4-mapped (::ffff:a.b.c.d): the key fits a struct flow_ckey alone. */
+static inline int flow_key_is_v4(const struct flow_key *k)
+{
+    uint64_t l0, h0;
+    uint32_t l1, h1;
+    memcpy(&l0, k->lo_addr, 8);
+    memcpy(&l1, k->lo_addr + 8, 4);
+    memcpy(&h0, k->hi_addr, 8);
+    memcpy(&h1, k->hi_addr + 8, 4);
+    const uint32_t mapped = rs_mapped_word();
+    return (l0 | h0) == 0 && l1 == mapped && h1 == mapped;
+}
+
+/* The stored form of k without its IPv6 pool reference (a = 0 for IPv6); 1 when IPv6. */
+static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
+{
+    int v6 = !flow_key_is_v4(k);
+    if (v6) {
+        c->a = 0;
+        c->b = 0;
+    } else {
+        memcpy(&c->a, k->lo_addr + 12, 4);
+        memcpy(&c->b, k->hi_addr + 12, 4);
+    }
+    c->lo_port = k->lo_port;
+    c->hi_port = k->hi_port;
+    return v6;
+}
+
+/* The full key of an IPv4 entry's stored key (IPv6 needs the table's pool: flow_table_key()). */
+static inline void flow_ckey_expand_v4(const struct flow_ckey *c, struct flow_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->lo_addr[10] = k->lo_addr[11] = k->hi_addr[10] = k->hi_addr[11] = 0xff;
+    memcpy(k->lo_addr + 12, &c->a, 4);
+    memcpy(k->hi_addr + 12, &c->b, 4);
+    k->lo_port = c->lo_port;
+    k->hi_port = c->hi_port;
+}
+
 /* Per-direction state: what one endpoint has sent. Index 0 = the key's lo endpoint. */
 #define DIR_SYN       0x01
 #define DIR_SYNACK    0x02
@@ -116,14 +181,15 @@ struct pending_rst {
 #define FF_HANDSHAKE    0x10 /* hs_ts is valid: the handshake completed at a nonzero time */
 
 struct flow {
-    struct flow_key key;
+    struct flow_ckey key;
     uint32_t hash;
+    uint8_t key_v6;     /* key.a names an IPv6 address pair in the table's pool */
     uint8_t state;      /* enum conn_state */
     uint8_t client_dir; /* dir index of the client (SYN sender, or best guess) */
     uint8_t direction_known;
     uint8_t wscale_ok; /* both SYNs carried window scale: windows are scaled */
     uint8_t fflags;    /* FF_* */
-    uint8_t pad[3];
+    uint8_t pad[2];
     uint32_t rtt_us; /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
     uint32_t gap_ms; /* silence before its latest non-RST packet */
     /* Its held reset event: index + 1 into the engine's pool of struct pending_rst, 0 = none.
@@ -136,8 +202,9 @@ struct flow {
     struct flow_dir dir[2];
 };
 
-/* 160 bytes: the key, 40 bytes of connection state and two directions of 40. */
-_Static_assert(sizeof(struct flow) == 160, "struct flow grew: update docs/performance.md");
+/* 136 bytes: the 12-byte stored key, 44 bytes of connection state (4 of them padding before
+ * last_ts) and two directions of 40. */
+_Static_assert(sizeof(struct flow) == 136, "struct flow changed: update docs/performance.md");
 
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
 /* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */
