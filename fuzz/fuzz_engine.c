@@ -646,7 +646,7 @@ NO_COV static void check_table(struct engine *e)
         for (int d = 0; d < 2; d++) {
             const struct flow_dir *fd = &f->dir[d];
             if (fd->seen & (DIR_SYN | DIR_SYNACK))
-                CHECK(fd->wscale <= 14 || fd->wscale == 0xff);
+                CHECK(fd->wscale <= 14 || fd->wscale == DIR_WSCALE_NONE);
             if (f->wscale_ok)
                 CHECK(fd->wscale <= 14);
         }

@@ -501,15 +501,16 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
     uint32_t sig = packet_sig(p);
 
     if (f) {
-        struct flow_dir *fd = &f->dir[d];
-        if (fd->sig == sig && ts32_since(ts, fd->sig_ts) <= e->cfg.dup_us) {
+        /* The same packet from the same direction within dup_us: a mirrored copy. f->last_ts
+         * is when sig was taken (the signature's stamp), in the 32 bits the check needs. */
+        if (f->sig == sig && f->sig_dir == d && ts32_since(ts, ts32(f->last_ts)) <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
             if (is_rst && f->rst_slot)
                 engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
-        fd->sig = sig;
-        fd->sig_ts = ts32(ts);
+        f->sig = sig;
+        f->sig_dir = (uint8_t)d;
     }
     if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
@@ -537,8 +538,8 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
             return;
         }
         tcp_track_init(f, p, d, ts);
-        f->dir[d].sig = sig;
-        f->dir[d].sig_ts = ts32(ts);
+        f->sig = sig;
+        f->sig_dir = (uint8_t)d;
         f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
@@ -626,8 +627,8 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
 #define PIPE_AHEAD 8 /* packets between a slot's prefetch and its read (stage 1 -> 2) */
 
 /* Stage 2 of engine_input_burst(): the home slot names the likely entry (a hint only: stage
- * 3 looks up again, and an earlier packet of the burst may have moved it). Prefetch the
- * entry's three cache lines: key, state and both directions. */
+ * 3 looks up again, and an earlier packet of the burst may have moved it). Prefetch every
+ * cache line of the entry: 104 bytes at any 8-byte offset span two or three. */
 static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
 {
     if (!tcp)
@@ -637,7 +638,7 @@ static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint3
         const char *f = (const char *)&t->flows[idx1 - 1];
         __builtin_prefetch(f);
         __builtin_prefetch(f + 64);
-        __builtin_prefetch(f + 128);
+        __builtin_prefetch(f + sizeof(struct flow) - 1);
     }
 }
 
