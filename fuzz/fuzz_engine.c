@@ -611,7 +611,7 @@ NO_COV static void signal_sink(void *ctx, const struct overload_event *ov)
 NO_COV static void check_table(struct engine *e)
 {
     struct flow_table *t = e->ft;
-    uint32_t live = 0, slots = 0, held = 0;
+    uint32_t live = 0, slots = 0, held = 0, v6live = 0;
 
     CHECK(t->used <= t->hwm && t->hwm <= t->capacity);
     CHECK(t->cursor < t->capacity);
@@ -632,17 +632,21 @@ NO_COV static void check_table(struct engine *e)
         if (!f)
             continue;
         live++;
-        CHECK(flow_key_hash(&f->key) == f->hash);
-        CHECK(flow_table_lookup(t, &f->key, f->hash) == f);
-        CHECK(f->key.zero == 0);
-        int c = memcmp(f->key.lo_addr, f->key.hi_addr, 16);
-        CHECK(c < 0 || (c == 0 && f->key.lo_port <= f->key.hi_port));
+        struct flow_key k;
+        flow_table_key(t, f, &k);
+        CHECK(flow_key_hash(&k) == f->hash);
+        CHECK(flow_table_lookup(t, &k, f->hash) == f);
+        CHECK(f->key_v6 == !flow_key_is_v4(&k));
+        CHECK(!f->key_v6 || (f->key.a >= 1 && f->key.a <= t->v6hwm && f->key.b == 0));
+        v6live += f->key_v6;
+        int c = memcmp(k.lo_addr, k.hi_addr, 16);
+        CHECK(c < 0 || (c == 0 && k.lo_port <= k.hi_port));
         CHECK(f->state < CS_MAX);
         CHECK(f->client_dir <= 1 && f->direction_known <= 1 && f->wscale_ok <= 1);
         for (int d = 0; d < 2; d++) {
             const struct flow_dir *fd = &f->dir[d];
             if (fd->seen & (DIR_SYN | DIR_SYNACK))
-                CHECK(fd->wscale <= 14 || fd->wscale == 0xff);
+                CHECK(fd->wscale <= 14 || fd->wscale == DIR_WSCALE_NONE);
             if (f->wscale_ok)
                 CHECK(fd->wscale <= 14);
         }
@@ -674,6 +678,14 @@ NO_COV static void check_table(struct engine *e)
         nfree++;
     }
     CHECK(nfree + t->used == t->hwm);
+    /* The IPv6 pool: one pair per live IPv6 flow, the rest on its free list. */
+    CHECK(v6live == t->v6used && t->v6used <= t->v6hwm && t->v6hwm <= t->v6cap);
+    nfree = 0;
+    for (uint32_t n = t->v6free; n && nfree <= t->v6hwm; memcpy(&n, t->v6[n - 1].addr, 4)) {
+        CHECK(n <= t->v6hwm);
+        nfree++;
+    }
+    CHECK(nfree + t->v6used == t->v6hwm);
     for (uint32_t i = t->hwm; i < t->capacity; i++)
         CHECK(!flow_table_live(t, i));
 }

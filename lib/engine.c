@@ -31,6 +31,7 @@ void engine_config_defaults(struct engine_config *c)
     c->age_budget = 64;
     c->age_sweep_us = 1000000;
     c->rst_pool = 0;
+    c->ipv6_flows = 0;
     c->ttl_tolerance = 0;
     c->link = LINK_ETHERNET;
     classify_cfg_defaults(&c->classify);
@@ -43,7 +44,7 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     if (!e)
         return NULL;
     e->cfg = *cfg;
-    e->ft = flow_table_create(cfg->max_flows);
+    e->ft = flow_table_create_v6(cfg->max_flows, cfg->ipv6_flows);
     if (!e->ft) {
         free(e);
         return NULL;
@@ -98,8 +99,8 @@ void engine_prefault(struct engine *e)
 
 size_t engine_mem_bytes(const struct engine *e)
 {
-    return flow_table_mem_bytes(e->ft->capacity) + ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool) +
-           (size_t)e->rst_cap * sizeof(uint32_t);
+    return flow_table_mem_bytes_v6(e->ft->capacity, e->ft->v6cap) +
+           ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool) + (size_t)e->rst_cap * sizeof(uint32_t);
 }
 
 size_t engine_flow_record_bytes(const struct engine *e)
@@ -133,17 +134,28 @@ static struct zeek_conn *zk_of(const struct engine *e, const struct flow *f)
     return &e->zk[f - e->ft->flows];
 }
 
+/* The full key of a table entry, or of the scratch entry (segment() sets scratch_key). */
+static void key_of(const struct engine *e, const struct flow *f, struct flow_key *k)
+{
+    if (f >= e->ft->flows && f < e->ft->flows + e->ft->capacity)
+        flow_table_key(e->ft, f, k);
+    else
+        *k = e->scratch_key;
+}
+
 static void emit_record(struct engine *e, const struct flow *f, const struct zeek_conn *z)
 {
     struct flow_record r;
-    zeek_conn_finish(z, f->key.lo_addr, f->key.lo_port, f->key.hi_addr, f->key.hi_port, &r);
+    struct flow_key k;
+    key_of(e, f, &k);
+    zeek_conn_finish(z, k.lo_addr, k.lo_port, k.hi_addr, k.hi_port, &r);
     e->flow_sink(e->flow_ctx, &r);
 }
 
-static void endpoint(const struct flow *f, int d, uint8_t addr[16], uint16_t *port)
+static void endpoint(const struct flow_key *k, int d, uint8_t addr[16], uint16_t *port)
 {
-    memcpy(addr, d == 0 ? f->key.lo_addr : f->key.hi_addr, 16);
-    *port = d == 0 ? f->key.lo_port : f->key.hi_port;
+    memcpy(addr, d == 0 ? k->lo_addr : k->hi_addr, 16);
+    *port = d == 0 ? k->lo_port : k->hi_port;
 }
 
 static void emit_signal(struct engine *e, const struct flow *f, int sig)
@@ -152,8 +164,10 @@ static void emit_signal(struct engine *e, const struct flow *f, int sig)
     if (!e->signal_sink)
         return;
     struct overload_event ov;
-    endpoint(f, 1 - f->client_dir, ov.server_ip, &ov.server_port);
-    ov.family = flow_addr_family(f->key.lo_addr);
+    struct flow_key k;
+    key_of(e, f, &k);
+    endpoint(&k, 1 - f->client_dir, ov.server_ip, &ov.server_port);
+    ov.family = flow_addr_family(k.lo_addr);
     ov.signal = (uint8_t)sig;
     e->signal_sink(e->signal_ctx, &ov);
 }
@@ -164,7 +178,8 @@ static void emit_signal(struct engine *e, const struct flow *f, int sig)
  * hops allowed), else against the sender host's baseline across flows (one hop more: other
  * flows may take another equal-cost path). Sets EV_TTL_MISMATCH.
  */
-static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pending_rst *r)
+static uint8_t judge_origin(struct engine *e, const struct flow *f, const struct flow_key *k,
+                            struct pending_rst *r)
 {
     const struct flow_dir *sd = &f->dir[r->sender_dir];
     uint8_t base = sd->ttl;
@@ -172,7 +187,7 @@ static uint8_t judge_origin(struct engine *e, const struct flow *f, struct pendi
     if (!base && e->hosts) {
         uint8_t addr[16];
         uint16_t port;
-        endpoint(f, r->sender_dir, addr, &port);
+        endpoint(k, r->sender_dir, addr, &port);
         base = host_table_ttl(e->hosts, addr);
         tol = e->hosts->tolerance;
     }
@@ -189,15 +204,17 @@ static void close_event(struct engine *e, struct flow *f)
 {
     struct pending_rst *r = engine_rst(e, f);
     struct rst_event ev;
+    struct flow_key k;
 
+    key_of(e, f, &k);
     memset(&ev, 0, sizeof(ev));
     ev.ts_us = r->first_ts;
-    endpoint(f, f->client_dir, ev.client_ip, &ev.client_port);
-    endpoint(f, 1 - f->client_dir, ev.server_ip, &ev.server_port);
-    ev.family = flow_addr_family(f->key.lo_addr);
+    endpoint(&k, f->client_dir, ev.client_ip, &ev.client_port);
+    endpoint(&k, 1 - f->client_dir, ev.server_ip, &ev.server_port);
+    ev.family = flow_addr_family(k.lo_addr);
     ev.direction_known = f->direction_known;
     ev.sender = r->sender_dir == f->client_dir ? 0 : 1;
-    ev.origin = judge_origin(e, f, r);
+    ev.origin = judge_origin(e, f, &k, r);
     if (r->had_flow && !f->direction_known)
         r->evidence |= EV_MIDSTREAM;
     if (f->fflags & FF_GAP)
@@ -305,6 +322,8 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
 {
     struct flow_table *t = e->ft;
     struct flow *f = flow_table_insert(t, k, h);
+    /* Refused for want of an IPv6 address pair: only an IPv6 victim makes room. */
+    int need_v6 = !f && flow_table_v6_full(t) && !flow_key_is_v4(k);
 
     if (!f && may_evict) {
         struct flow *victim = NULL;
@@ -312,7 +331,7 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
         for (int n = 0; n < EVICT_SCAN && best < 2; n++) {
             struct flow *c = flow_table_at(t, t->cursor);
             t->cursor = (t->cursor + 1) % t->capacity;
-            if (c && evict_rank(c) > best) {
+            if (c && (!need_v6 || c->key_v6) && evict_rank(c) > best) {
                 best = evict_rank(c);
                 victim = c;
             }
@@ -321,7 +340,7 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
             uint32_t r = (h ^ (n * 0x9e3779b9u)) * 0x85ebca6bu;
             r ^= r >> 15;
             struct flow *c = flow_table_at(t, (uint32_t)(((uint64_t)r * t->capacity) >> 32));
-            if (c && evict_rank(c) > 0)
+            if (c && (!need_v6 || c->key_v6) && evict_rank(c) > 0)
                 victim = c;
         }
         if (victim) {
@@ -333,6 +352,8 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
     if (f) {
         STAT_INC(e->stats, flows_created);
         STAT_SET(e->stats, flows_active, flow_table_used(t));
+    } else if (need_v6) {
+        STAT_INC(e->stats, ipv6_pool_full);
     }
     return f;
 }
@@ -493,15 +514,16 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
     uint32_t sig = packet_sig(p);
 
     if (f) {
-        struct flow_dir *fd = &f->dir[d];
-        if (fd->sig == sig && ts32_since(ts, fd->sig_ts) <= e->cfg.dup_us) {
+        /* The same packet from the same direction within dup_us: a mirrored copy. f->last_ts
+         * is when sig was taken (the signature's stamp), in the 32 bits the check needs. */
+        if (f->sig == sig && f->sig_dir == d && ts32_since(ts, ts32(f->last_ts)) <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
             if (is_rst && f->rst_slot)
                 engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
-        fd->sig = sig;
-        fd->sig_ts = ts32(ts);
+        f->sig = sig;
+        f->sig_dir = (uint8_t)d;
     }
     if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
         close_event(e, f);
@@ -525,15 +547,15 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
             /* No room to hold it: judge this RST alone on a scratch entry. */
             struct flow tmp;
             memset(&tmp, 0, sizeof(tmp));
-            tmp.key = k;
+            e->scratch_key = k; /* key_of() of the scratch entry */
             tcp_track_init(&tmp, p, d, ts);
             open_or_fold_rst(e, &tmp, d, p, ts);
             close_event(e, &tmp);
             return;
         }
         tcp_track_init(f, p, d, ts);
-        f->dir[d].sig = sig;
-        f->dir[d].sig_ts = ts32(ts);
+        f->sig = sig;
+        f->sig_dir = (uint8_t)d;
         f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
@@ -626,8 +648,8 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
  * likely entry (a hint only: stage 3 looks up again, and an earlier packet of the burst may
  * have moved it). Following the probe rather than taking the home slot's entry matters when
  * another flow sits at home: its entry would be fetched instead. The slots are in the line
- * stage 1 prefetched (or the next one). Prefetch the entry's three cache lines: key, state
- * and both directions. */
+ * stage 1 prefetched (or the next one). Prefetch every cache line of the entry: 104 bytes at
+ * any 8-byte offset span two or three. */
 static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
 {
     if (!tcp)
@@ -642,7 +664,7 @@ static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint3
             const char *f = (const char *)&t->flows[flow_table_slot_idx1(t, s) - 1];
             __builtin_prefetch(f);
             __builtin_prefetch(f + 64);
-            __builtin_prefetch(f + 128);
+            __builtin_prefetch(f + sizeof(struct flow) - 1);
             return;
         }
     }

@@ -75,6 +75,9 @@ struct engine_config {
                                      flows every call */
     uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least 64.
                                      When all are taken a new event is judged at once. */
+    uint32_t ipv6_flows;          /* IPv6 connections tracked at once (their addresses are out
+                                     of line); 0 = flow_table_v6_default(max_flows), a quarter.
+                                     Beyond it a new IPv6 flow is refused as by a full table. */
     uint8_t ttl_tolerance;        /* hops a RST's TTL may differ from its sender's on the same
                                      flow (0: mirrored copies are removed first); +1 across flows */
     int link;                     /* enum pkt_link of the frames: Ethernet unless a capture says */
@@ -103,10 +106,11 @@ struct engine {
     uint32_t *rst_free;
     uint32_t rst_cap;
     uint32_t rst_free_top;
-    uint64_t now_us;         /* latest time seen (monotonic) */
-    struct hold_wheel wheel; /* held events by deadline: judged without a table walk */
-    uint64_t age_last_us;    /* time of the last paced ageing step, 0 = none yet */
-    uint64_t age_credit;     /* entries x µs owed to the ageing scan, below one entry's worth */
+    uint64_t now_us;             /* latest time seen (monotonic) */
+    struct flow_key scratch_key; /* key of the flow on the scratch entry (a RST judged alone) */
+    struct hold_wheel wheel;     /* held events by deadline: judged without a table walk */
+    uint64_t age_last_us;        /* time of the last paced ageing step, 0 = none yet */
+    uint64_t age_credit; /* entries x µs owed to the ageing scan, below one entry's worth */
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };

@@ -21,6 +21,71 @@ struct flow_key {
     uint32_t zero; /* keeps the key 40 bytes with no uninitialised padding */
 };
 
+/* Bytes 8..11 of an IPv4-mapped address (00 00 ff ff) as a native 32-bit word. */
+static inline uint32_t rs_mapped_word(void)
+{
+    static const uint8_t b[4] = {0, 0, 0xff, 0xff};
+    uint32_t w;
+    memcpy(&w, b, 4);
+    return w;
+}
+
+/*
+ * The key as a table entry stores it (12 bytes instead of 40): struct flow_key above stays the
+ * probe key built from each packet on the stack, and the hash is still taken over it.
+ * - IPv4 (both addresses IPv4-mapped, which every IPv4 packet gives): a and b are the lo and
+ *   hi address's last 4 bytes, in memory order; the entry alone holds the whole key.
+ * - IPv6 (any other address pair): a is the index + 1 of the address pair in the table's
+ *   IPv6 pool (flow_table.h), b is 0; the ports are here.
+ * flow.key_v6 tells the two apart. A dead entry's key is not read.
+ */
+struct flow_ckey {
+    uint32_t a;
+    uint32_t b;
+    uint16_t lo_port;
+    uint16_t hi_port;
+};
+
+/* Both addresses IPv4-mapped (::ffff:a.b.c.d): the key fits a struct flow_ckey alone. */
+static inline int flow_key_is_v4(const struct flow_key *k)
+{
+    uint64_t l0, h0;
+    uint32_t l1, h1;
+    memcpy(&l0, k->lo_addr, 8);
+    memcpy(&l1, k->lo_addr + 8, 4);
+    memcpy(&h0, k->hi_addr, 8);
+    memcpy(&h1, k->hi_addr + 8, 4);
+    const uint32_t mapped = rs_mapped_word();
+    return (l0 | h0) == 0 && l1 == mapped && h1 == mapped;
+}
+
+/* The stored form of k without its IPv6 pool reference (a = 0 for IPv6); 1 when IPv6. */
+static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
+{
+    int v6 = !flow_key_is_v4(k);
+    if (v6) {
+        c->a = 0;
+        c->b = 0;
+    } else {
+        memcpy(&c->a, k->lo_addr + 12, 4);
+        memcpy(&c->b, k->hi_addr + 12, 4);
+    }
+    c->lo_port = k->lo_port;
+    c->hi_port = k->hi_port;
+    return v6;
+}
+
+/* The full key of an IPv4 entry's stored key (IPv6 needs the table's pool: flow_table_key()). */
+static inline void flow_ckey_expand_v4(const struct flow_ckey *c, struct flow_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->lo_addr[10] = k->lo_addr[11] = k->hi_addr[10] = k->hi_addr[11] = 0xff;
+    memcpy(k->lo_addr + 12, &c->a, 4);
+    memcpy(k->hi_addr + 12, &c->b, 4);
+    k->lo_port = c->lo_port;
+    k->hi_port = c->hi_port;
+}
+
 /* Per-direction state: what one endpoint has sent. Index 0 = the key's lo endpoint. */
 #define DIR_SYN       0x01
 #define DIR_SYNACK    0x02
@@ -36,14 +101,16 @@ struct flow_key {
 #define DX_ZERO_WIN            0x02 /* its last advertised window was zero */
 #define DX_IPID_STEP           0x04 /* its last IPv4 ID stepped by a small increment */
 #define DX_IPID_SEQ            0x08 /* two small steps in a row: its IDs are a counter */
+/* (4 bits: flow_dir.xflags is a bit-field) */
 
 /*
  * Per-flow timestamps other than flow.last_ts keep the low 32 bits of the µs clock (ts32()),
  * and are only ever used as "time since": ts32_since() is exact while the true difference is
- * below 2^32 µs (71.5 minutes). Every such use compares with a bound of seconds (duplicate
- * 1 ms, IP-ID freshness 1 s, accept overflow 1 s, unanswered SYN 3 s, handshake RTT), so a
- * wrap could only matter for a stamp exactly a multiple of 71.5 minutes old. flow.last_ts,
- * which idle expiry compares with timeouts of up to 7 days, stays 64-bit.
+ * below 2^32 µs (71.5 minutes). Every such use compares with a bound of seconds (IP-ID
+ * freshness 1 s, accept overflow 1 s, unanswered SYN 3 s, handshake RTT), so a wrap could
+ * only matter for a stamp exactly a multiple of 71.5 minutes old. flow.last_ts, which idle
+ * expiry compares with timeouts of up to 7 days, stays 64-bit; the duplicate check takes its
+ * low 32 bits (1 ms) as it took those of its former stamp.
  */
 static inline uint32_t ts32(uint64_t us)
 {
@@ -57,25 +124,39 @@ static inline uint32_t ts32_since(uint64_t now, uint32_t then)
     return (uint32_t)now - then;
 }
 
-/* 40 bytes: two per flow. */
+#define DIR_WSCALE_NONE 15  /* flow_dir.wscale: the SYN carried no window scale option */
+#define DIR_KA_MAX      127 /* flow_dir.ka_probes saturates here */
+
+/*
+ * 28 bytes: two per flow. The sequence state first, the fields read only around the handshake
+ * and the close (isn, fin_seq) last. The last four bytes are bit-fields: wscale fits 4 bits (a
+ * shift of 0..14, RFC 7323 §2.3 clamps larger ones, or DIR_WSCALE_NONE), ka_probes 7.
+ */
 struct flow_dir {
-    uint32_t isn;      /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
-    uint32_t next_seq; /* highest seq + len (+SYN/FIN) seen from it */
-    uint32_t max_ack;  /* highest ACK it sent: its RCV.NXT */
-    uint32_t fin_seq;
-    uint32_t sig;      /* signature of its last packet: mirrored-duplicate check */
-    uint32_t last_ts;  /* ts32(), last non-RST packet */
-    uint32_t sig_ts;   /* ts32(), last packet of any kind */
-    uint16_t win;      /* last window it advertised: the raw field (a SYN's pre-divided by the
-                          scale, RFC 7323), scaled on use by tcp_track_window() */
-    uint16_t ip_id;    /* of its last non-RST packet */
-    uint8_t seen;      /* DIR_* */
-    uint8_t wscale;    /* from its SYN, 0xff when absent */
-    uint8_t ttl;       /* last TTL of a non-RST packet (0 = none yet) */
-    uint8_t ka_probes; /* keepalive probes since the peer last sent anything (saturating) */
-    uint8_t xflags;    /* DX_* */
-    uint8_t df;        /* DF bit of its last non-RST packet (fits the padding) */
+    uint32_t next_seq;      /* highest seq + len (+SYN/FIN) seen from it */
+    uint32_t max_ack;       /* highest ACK it sent: its RCV.NXT */
+    uint32_t last_ts;       /* ts32(), last non-RST packet */
+    uint16_t win;           /* last window it advertised: the raw field (a SYN's pre-divided by the
+                               scale, RFC 7323), scaled on use by tcp_track_window() */
+    uint16_t ip_id;         /* of its last non-RST packet */
+    uint8_t seen;           /* DIR_* */
+    uint8_t ttl;            /* last TTL of a non-RST packet (0 = none yet) */
+    uint16_t wscale : 4;    /* from its SYN, DIR_WSCALE_NONE when absent */
+    uint16_t ka_probes : 7; /* keepalive probes since the peer last sent anything (saturating
+                               at DIR_KA_MAX) */
+    uint16_t xflags : 4;    /* DX_* */
+    uint16_t df : 1;        /* DF bit of its last non-RST packet */
+    uint32_t isn;           /* sequence number of its SYN (valid with DIR_SYN|DIR_SYNACK) */
+    /* With DIR_FIN: the sequence number of its FIN. Before that, in the server's direction
+     * only, hs_ts: ts32() of the handshake's completion (the client's ACK of the SYN-ACK),
+     * valid with FF_HANDSHAKE. Its one reader, the accept-overflow test, requires that the
+     * server sent no FIN, so the two never need to coexist. */
+    union {
+        uint32_t fin_seq;
+        uint32_t hs_ts;
+    };
 };
+_Static_assert(sizeof(struct flow_dir) == 28, "struct flow_dir: 28 bytes");
 
 /*
  * A reset event held open for a short verdict delay (about two RTTs, capped) so that what
@@ -116,31 +197,53 @@ struct pending_rst {
 #define FF_SYN_COUNTED  0x02 /* counted as an unanswered SYN */
 #define FF_REPLACED_SYN 0x04 /* a SYN with a new ISN arrived on the open connection */
 #define FF_EVENT_DONE   0x08 /* its reset event has been emitted */
-#define FF_HANDSHAKE    0x10 /* hs_ts is valid: the handshake completed at a nonzero time */
+#define FF_HANDSHAKE    0x10 /* the handshake completed at a nonzero time: see flow_hs_ts() */
 
+/*
+ * 104 bytes, with 8-byte alignment for last_ts (so 104 = 13 x 8: no tail padding):
+ *   0 key (12) and hash (4): what lookup reads;
+ *  16 one byte of flags, state, fflags, a spare byte, the duplicate signature;
+ *  24 last_ts, 32 rtt_us, gap_ms, rst_slot, first_ts;
+ *  48 dir[0], 76 dir[1] (28 each).
+ * The duplicate check keeps one signature per flow, with the direction that sent it; its
+ * time is last_ts (every packet that is not a copy sets both).
+ */
 struct flow {
-    struct flow_key key;
+    struct flow_ckey key;
     uint32_t hash;
-    uint8_t state;      /* enum conn_state */
-    uint8_t client_dir; /* dir index of the client (SYN sender, or best guess) */
-    uint8_t direction_known;
-    uint8_t wscale_ok; /* both SYNs carried window scale: windows are scaled */
-    uint8_t fflags;    /* FF_* */
-    uint8_t pad[3];
-    uint32_t rtt_us; /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
-    uint32_t gap_ms; /* silence before its latest non-RST packet */
+    /* One byte, before state (the IPv6 flag belongs with the key). */
+    uint8_t key_v6 : 1;          /* key.a names an IPv6 address pair in the table's pool */
+    uint8_t sig_dir : 1;         /* dir index of the packet sig was taken from */
+    uint8_t client_dir : 1;      /* dir index of the client (SYN sender, or best guess) */
+    uint8_t direction_known : 1; /* client_dir comes from a SYN or SYN-ACK */
+    uint8_t wscale_ok : 1;       /* both SYNs carried window scale: windows are scaled */
+    uint8_t state;               /* enum conn_state */
+    uint8_t fflags;              /* FF_* */
+    uint8_t spare;
+    /* Signature of its latest packet that was not a copy (never 0 once set), sent by
+     * dir[sig_dir] at last_ts: a packet equal to it, from that direction, within dup_us is a
+     * mirrored copy. */
+    uint32_t sig;
+    uint64_t last_ts; /* µs, its latest packet: idle expiry, duplicate check */
+    uint32_t rtt_us;  /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */
+    uint32_t gap_ms;  /* silence before its latest non-RST packet */
     /* Its held reset event: index + 1 into the engine's pool of struct pending_rst, 0 = none.
-     * Out of line because few connections hold one at a time (it fits what was padding). */
+     * Out of line because few connections hold one at a time. */
     uint32_t rst_slot;
     uint32_t first_ts; /* ts32() of its first packet */
-    uint32_t hs_ts;    /* ts32(): handshake completed (client's ACK of the SYN-ACK); valid with
-                          FF_HANDSHAKE */
-    uint64_t last_ts;  /* µs, its latest packet: idle expiry */
     struct flow_dir dir[2];
 };
 
-/* 160 bytes: the key, 40 bytes of connection state and two directions of 40. */
-_Static_assert(sizeof(struct flow) == 160, "struct flow grew: update docs/performance.md");
+_Static_assert(sizeof(struct flow) == 104, "struct flow changed: update docs/performance.md");
+_Static_assert(offsetof(struct flow, state) == 17 && offsetof(struct flow, dir) == 48,
+               "struct flow layout: see the comment above it");
+
+/* ts32() of the handshake's completion; valid with FF_HANDSHAKE while the server has sent no
+ * FIN (see flow_dir.hs_ts). */
+static inline uint32_t flow_hs_ts(const struct flow *f)
+{
+    return f->dir[1 - f->client_dir].hs_ts;
+}
 
 /* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
 /* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */

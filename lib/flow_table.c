@@ -17,13 +17,34 @@ static size_t live_words(uint32_t capacity)
     return ((size_t)capacity + 63) / 64;
 }
 
-size_t flow_table_mem_bytes(uint32_t capacity)
+uint32_t flow_table_v6_default(uint32_t capacity)
 {
-    return sizeof(struct flow_table) + (size_t)slots_for(capacity) * sizeof(uint32_t) +
-           (size_t)capacity * sizeof(struct flow) + live_words(capacity) * sizeof(uint64_t);
+    uint32_t n = capacity / FLOW_V6_SHARE;
+    if (n < 64)
+        n = capacity < 64 ? capacity : 64;
+    return n;
 }
 
-struct flow_table *flow_table_create(uint32_t capacity)
+static uint32_t v6_for(uint32_t capacity, uint32_t v6cap)
+{
+    if (v6cap == 0)
+        return flow_table_v6_default(capacity);
+    return v6cap > capacity ? capacity : v6cap;
+}
+
+size_t flow_table_mem_bytes_v6(uint32_t capacity, uint32_t v6cap)
+{
+    return sizeof(struct flow_table) + (size_t)slots_for(capacity) * sizeof(uint32_t) +
+           (size_t)capacity * sizeof(struct flow) + live_words(capacity) * sizeof(uint64_t) +
+           (size_t)v6_for(capacity, v6cap) * sizeof(struct flow_v6pair);
+}
+
+size_t flow_table_mem_bytes(uint32_t capacity)
+{
+    return flow_table_mem_bytes_v6(capacity, 0);
+}
+
+struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
 {
     if (capacity == 0 || capacity > (1u << 30))
         return NULL;
@@ -31,6 +52,7 @@ struct flow_table *flow_table_create(uint32_t capacity)
     if (!t)
         return NULL;
     t->capacity = capacity;
+    t->v6cap = v6_for(capacity, v6cap);
     t->nslots = slots_for(capacity);
     /* Smallest idx_bits with index + 1 <= capacity < 2^idx_bits: at most 31, so the tag
      * keeps at least one bit and the shifts stay below 32. */
@@ -41,7 +63,8 @@ struct flow_table *flow_table_create(uint32_t capacity)
     t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
     t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
     t->live = calloc(live_words(capacity), sizeof(uint64_t));
-    if (!t->slots || !t->flows || !t->live) {
+    t->v6 = big_zalloc((size_t)t->v6cap * sizeof(*t->v6));
+    if (!t->slots || !t->flows || !t->live || !t->v6) {
         flow_table_destroy(t);
         return NULL;
     }
@@ -52,6 +75,7 @@ void flow_table_prefault(struct flow_table *t)
 {
     big_prefault(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_prefault(t->flows, (size_t)t->capacity * sizeof(*t->flows));
+    big_prefault(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
 }
 
 void flow_table_destroy(struct flow_table *t)
@@ -61,12 +85,27 @@ void flow_table_destroy(struct flow_table *t)
     big_free(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
     free(t->live);
+    big_free(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
     free(t);
+}
+
+/* f's stored key is k's (c: k's stored form, v6: k is IPv6). */
+static inline int key_matches(const struct flow_table *t, const struct flow *f,
+                              const struct flow_key *k, const struct flow_ckey *c, int v6)
+{
+    if (f->key_v6 != v6 || f->key.lo_port != c->lo_port || f->key.hi_port != c->hi_port)
+        return 0;
+    if (!v6)
+        return f->key.a == c->a && f->key.b == c->b;
+    const uint8_t *pair = t->v6[f->key.a - 1].addr;
+    return addr_cmp16(pair, k->lo_addr) == 0 && addr_cmp16(pair + 16, k->hi_addr) == 0;
 }
 
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
     const uint32_t tag = flow_table_tag(t, hash);
+    struct flow_ckey c;
+    int v6 = flow_ckey_make(k, &c);
     /* Load factor <= 3/4 guarantees an empty slot, so the probe terminates. */
     for (uint32_t i = flow_table_home(t, hash);; i = flow_table_next(t, i)) {
         uint32_t s = t->slots[i];
@@ -74,7 +113,7 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
             return NULL;
         if ((s & ~t->idx_mask) == tag) {
             struct flow *f = &t->flows[(s & t->idx_mask) - 1];
-            if (f->hash == hash && flow_key_eq(&f->key, k))
+            if (f->hash == hash && key_matches(t, f, k, &c, v6))
                 return f;
         }
     }
@@ -82,14 +121,31 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
 
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
+    struct flow_ckey c;
+    int v6 = flow_ckey_make(k, &c);
+    if (v6 && flow_table_v6_full(t))
+        return NULL;
+    if (!t->free_head && t->hwm == t->capacity)
+        return NULL;
+    if (v6) {
+        uint32_t p;
+        if (t->v6free) {
+            p = t->v6free - 1;
+            memcpy(&t->v6free, t->v6[p].addr, 4); /* the next free pair + 1, see remove */
+        } else {
+            p = t->v6hwm++;
+        }
+        memcpy(t->v6[p].addr, k->lo_addr, 16);
+        memcpy(t->v6[p].addr + 16, k->hi_addr, 16);
+        c.a = p + 1;
+        t->v6used++;
+    }
     uint32_t idx;
     if (t->free_head) {
         idx = t->free_head - 1;
         t->free_head = t->flows[idx].hash; /* the next free entry + 1, see remove */
-    } else if (t->hwm < t->capacity) {
-        idx = t->hwm++;
     } else {
-        return NULL;
+        idx = t->hwm++; /* below capacity: checked above */
     }
     uint32_t i = flow_table_home(t, hash);
     while (t->slots[i] != 0)
@@ -97,7 +153,8 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
     t->slots[i] = flow_table_tag(t, hash) | (idx + 1);
     struct flow *f = &t->flows[idx];
     memset(f, 0, sizeof(*f));
-    f->key = *k;
+    f->key = c;
+    f->key_v6 = (uint8_t)v6;
     f->hash = hash;
     t->live[idx >> 6] |= 1ull << (idx & 63);
     t->used++;
@@ -134,6 +191,11 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
     }
     t->slots[i] = 0;
     t->live[idx >> 6] &= ~(1ull << (idx & 63));
+    if (f->key_v6) { /* its address pair heads the pool's free list */
+        memcpy(t->v6[f->key.a - 1].addr, &t->v6free, 4);
+        t->v6free = f->key.a;
+        t->v6used--;
+    }
     /* Dead: its hash field now links the free list (nothing reads a dead entry's hash). */
     f->hash = t->free_head;
     t->free_head = idx + 1;

@@ -15,6 +15,13 @@
  *   not match are rejected without touching the entry (8 tag bits up to 16M entries, at least
  *   1 at the 2^30 limit). The full hash stays in the entry: deletion reads it for the home
  *   slot of the entries it shifts.
+ * - v6[v6cap]: the address pairs of IPv6 flows (32 bytes each, the lo then the hi address as in
+ *   struct flow_key), named by the entry's key.a = index + 1; IPv4 flows keep their whole key
+ *   in the entry (struct flow_ckey). The pool holds v6cap pairs, by default capacity / 4
+ *   (FLOW_V6_SHARE) and at least min(capacity, 64), so that an IPv6-only table of any size
+ *   tracks a quarter of its capacity. A dead pair is on a free list threaded through its first
+ *   4 bytes below v6hwm, like the entries. When every pair is taken, an IPv6 flow is refused
+ *   as by a full table (flow_table_v6_full()); IPv4 flows are not affected.
  * Nothing is allocated after flow_table_create(): a full table refuses inserts instead of
  * growing. Deletion uses backward-shift, so there are no tombstones and probes stay short.
  */
@@ -25,6 +32,13 @@
 #include <stdint.h>
 
 #include "flow.h"
+
+#define FLOW_V6_SHARE 4 /* default IPv6 pool: capacity / FLOW_V6_SHARE address pairs */
+
+/* The address pair of an IPv6 flow: the lo then the hi address of its key. */
+struct flow_v6pair {
+    uint8_t addr[32];
+};
 
 struct flow_table {
     uint32_t capacity; /* flows, 1 .. 2^30 */
@@ -38,23 +52,62 @@ struct flow_table {
     uint32_t *slots;
     struct flow *flows;
     uint64_t *live; /* bit i: flows[i] in use */
+    struct flow_v6pair *v6;
+    uint32_t v6cap; /* IPv6 address pairs: IPv6 flows the table holds at once */
+    uint32_t v6used;
+    uint32_t v6free; /* dead pair below v6hwm + 1, 0 = none */
+    uint32_t v6hwm;  /* pairs [v6hwm, v6cap) were never handed out */
 };
 
-struct flow_table *flow_table_create(uint32_t capacity);
+/* The IPv6 pool of a table of this capacity when none is given: capacity / FLOW_V6_SHARE, at
+ * least min(capacity, 64). */
+uint32_t flow_table_v6_default(uint32_t capacity);
+/* A table of capacity flows, at most v6cap of them IPv6 (0 = flow_table_v6_default(), more
+ * than capacity = capacity). NULL when capacity is 0 or above 2^30, or out of memory. */
+struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap);
+static inline struct flow_table *flow_table_create(uint32_t capacity)
+{
+    return flow_table_create_v6(capacity, 0);
+}
 void flow_table_destroy(struct flow_table *t);
 /* Fault in the table's memory on the calling thread (its worker) before traffic, while it is
  * still empty: see big_prefault(). */
 void flow_table_prefault(struct flow_table *t);
+/* Bytes of a table of capacity flows with the default IPv6 pool (flow_table_mem_bytes_v6()
+ * with v6cap 0), index, live bits and pool included. */
 size_t flow_table_mem_bytes(uint32_t capacity);
+size_t flow_table_mem_bytes_v6(uint32_t capacity, uint32_t v6cap);
 
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash);
-/* Insert a zeroed flow for k (must not be present). NULL when the table is full. */
+/* Insert a zeroed flow for k (must not be present). NULL when the table is full, or when k is
+ * IPv6 and the IPv6 pool is (flow_table_v6_full()). */
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash);
 void flow_table_remove(struct flow_table *t, struct flow *f);
 
 static inline uint32_t flow_table_used(const struct flow_table *t)
 {
     return t->used;
+}
+
+/* Every IPv6 address pair is taken: no new IPv6 flow until one ends. */
+static inline int flow_table_v6_full(const struct flow_table *t)
+{
+    return t->v6used == t->v6cap;
+}
+
+/* The full canonical key of a live entry (its IPv6 addresses from the pool). */
+static inline void flow_table_key(const struct flow_table *t, const struct flow *f,
+                                  struct flow_key *k)
+{
+    if (f->key_v6) {
+        memset(k, 0, sizeof(*k));
+        memcpy(k->lo_addr, t->v6[f->key.a - 1].addr, 16);
+        memcpy(k->hi_addr, t->v6[f->key.a - 1].addr + 16, 16);
+        k->lo_port = f->key.lo_port;
+        k->hi_port = f->key.hi_port;
+    } else {
+        flow_ckey_expand_v4(&f->key, k);
+    }
 }
 
 /* Home slot of a hash: multiply-shift range reduction into [0, nslots). */

@@ -113,9 +113,10 @@ int report_summary_json(FILE *out, const struct engine_stats *s, const struct ru
             s->mirror_lost, s->mirror_late, s->mirror_restarts, s->mirror_untracked);
     fprintf(out,
             "},\"flows\":{\"created\":%" PRIu64 ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64
-            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 ",\"rst_pool_full\":%" PRIu64 "},",
+            ",\"dropped\":%" PRIu64 ",\"active\":%" PRIu64 ",\"rst_pool_full\":%" PRIu64
+            ",\"ipv6_pool_full\":%" PRIu64 "},",
             s->flows_created, s->flows_expired, s->flows_evicted, s->flows_dropped, s->flows_active,
-            s->rst_pool_full);
+            s->rst_pool_full, s->ipv6_pool_full);
     fprintf(out,
             "\"input\":{\"rx_missed\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64 ",\"rx_errors\":%" PRIu64
             ",\"ring_drops\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"events_written\":%" PRIu64

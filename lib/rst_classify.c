@@ -68,7 +68,7 @@ static int accept_overflow(const struct flow *f, const struct pending_rst *r,
     return r->sender_dir != f->client_dir && !(r->rst_flags & TCP_ACK) &&
            (f->fflags & FF_HANDSHAKE) && (s->seen & DIR_SYNACK) &&
            !(s->seen & (DIR_DATA | DIR_FIN)) && r->seq == s->isn + 1 &&
-           ts32_since(r->first_ts, f->hs_ts) <= cfg->overflow_window_us;
+           ts32_since(r->first_ts, flow_hs_ts(f)) <= cfg->overflow_window_us;
 }
 
 enum rst_cause rst_classify(const struct flow *f, const struct pending_rst *r,

@@ -50,17 +50,22 @@ static void note_syn(struct flow *f, struct flow_dir *fd, const struct pkt_info 
 {
     fd->isn = p->seq;
     fd->seen |= (p->flags & TCP_ACK) ? DIR_SYNACK : DIR_SYN;
-    fd->wscale = p->opt.wscale;
+    /* 0..14, or 0xff when absent: its low 4 bits are DIR_WSCALE_NONE. */
+    fd->wscale = p->opt.wscale & 0xf;
     /* RFC 7323 §2.2: scaling is in force only when both SYNs carried the option. */
-    f->wscale_ok = f->dir[0].wscale != 0xff && f->dir[1].wscale != 0xff &&
+    f->wscale_ok = f->dir[0].wscale != DIR_WSCALE_NONE && f->dir[1].wscale != DIR_WSCALE_NONE &&
                    (f->dir[0].seen & (DIR_SYN | DIR_SYNACK)) &&
                    (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
 }
 
-/* The handshake completed at ts (a time of 0 means "not seen", as it always did). */
+/* The handshake completed at ts (a time of 0 means "not seen", as it always did). The stamp
+ * goes into the server direction's fin_seq unless that FIN was seen (flow_dir.hs_ts): then no
+ * accept overflow can be judged, and fin_seq must stay. */
 static void note_handshake(struct flow *f, uint64_t ts)
 {
-    f->hs_ts = ts32(ts);
+    struct flow_dir *srv = &f->dir[1 - f->client_dir];
+    if (!(srv->seen & DIR_FIN))
+        srv->hs_ts = ts32(ts);
     if (ts)
         f->fflags |= FF_HANDSHAKE;
     else
@@ -152,7 +157,7 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
         note_syn(f, fd, p);
     }
     if (is_keepalive(fd, p) && peer->win != 0) {
-        if (fd->ka_probes < 255)
+        if (fd->ka_probes < DIR_KA_MAX)
             fd->ka_probes++;
     }
     peer->ka_probes = 0; /* anything from this side answers the peer's probes */

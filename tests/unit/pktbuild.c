@@ -416,12 +416,17 @@ void pb_track(struct flow *f, const struct pb_conv *c, const struct pb_seg *s, s
 
         pb_conv_info(c, &s[i], &p);
         flow_key_make(&p, &k, &d);
+        /* A bare flow has no table: an IPv6 key is known by its hash and ports alone. */
+        struct flow_ckey ck;
+        uint8_t v6 = (uint8_t)flow_ckey_make(&k, &ck);
+        uint32_t h = flow_key_hash(&k);
         if (f->first_ts == 0) {
-            f->key = k;
-            f->hash = flow_key_hash(&k);
+            f->key = ck;
+            f->key_v6 = v6;
+            f->hash = h;
             tcp_track_init(f, &p, d, ts);
         }
-        if (!flow_key_eq(&f->key, &k))
+        if (memcmp(&f->key, &ck, sizeof(ck)) || f->key_v6 != v6 || f->hash != h)
             die("pb_track: segment of another connection");
         tcp_track_segment(f, &p, d, ts);
         f->last_ts = ts;

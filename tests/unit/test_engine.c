@@ -856,6 +856,71 @@ Test(engine, full_of_established_drops_new_flows)
     pb_harness_free(h);
 }
 
+/* IPv6 flows need a pair of the table's IPv6 address pool: when it is full, a new IPv6
+ * connection may only evict an IPv6 flow (an IPv4 one would free no pair), and is refused
+ * like on a full table when none is evictable. IPv4 flows are untouched throughout. */
+Test(engine, ipv6_pool_full_refuses_ipv6_only)
+{
+    struct engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.max_flows = 8;
+    cfg.ipv6_flows = 2;
+    cfg.age_budget = 1u << 20;
+    struct pb_harness *h = pb_harness_new(&cfg);
+    struct pb_conv v4[2], est6, syn6, new6, late6;
+
+    for (int i = 0; i < 2; i++) { /* half-open IPv4 flows: evictable, but not for IPv6 */
+        pb_conv_init(&v4[i], 4);
+        v4[i].cport = (uint16_t)(41000 + i);
+        run_at(h, &v4[i], pb_handshake, 1, MS, PB_FRAMES);
+    }
+    pb_conv_init(&est6, 6);
+    est6.cport = 42000;
+    open_conn(h, &est6, MS);
+    pb_conv_init(&syn6, 6);
+    syn6.cport = 42001;
+    run_at(h, &syn6, pb_handshake, 1, MS, PB_FRAMES);
+    cr_assert(flow_table_v6_full(h->e->ft));
+
+    /* A third IPv6 connection evicts the half-open IPv6 flow, not an IPv4 one. */
+    pb_conv_init(&new6, 6);
+    new6.cport = 42002;
+    open_conn(h, &new6, 2 * MS);
+    cr_assert_eq(h->stats.flows_evicted, 1u);
+    cr_assert_null(find_flow(h, &syn6));
+    cr_assert_not_null(find_flow(h, &new6));
+    cr_assert_not_null(find_flow(h, &v4[0]));
+    cr_assert_not_null(find_flow(h, &v4[1]));
+
+    /* Both IPv6 flows established: a fourth is refused, its packets dropped and counted. */
+    pb_conv_init(&late6, 6);
+    late6.cport = 42003;
+    run_at(h, &late6, pb_handshake, 3, 3 * MS, PB_FRAMES);
+    cr_assert_null(find_flow(h, &late6));
+    cr_assert_eq(h->stats.flows_dropped, 3u);
+    cr_assert_eq(h->stats.ipv6_pool_full, 3u);
+    cr_assert_eq(h->stats.flows_evicted, 1u, "no IPv4 flow evicted for an IPv6 one");
+    cr_assert_eq(flow_table_used(h->e->ft), 4u, "the table itself has room");
+
+    /* An IPv4 connection still gets an entry, and the IPv6 flows' events carry their
+     * addresses from the pool. */
+    struct pb_conv v4new;
+    pb_conv_init(&v4new, 4);
+    v4new.cport = 41002;
+    open_conn(h, &v4new, 4 * MS);
+    cr_assert_not_null(find_flow(h, &v4new));
+    run1(h, &est6, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 5 * MS);
+    engine_flush(h->e);
+    cr_assert_geq(h->nev, 1u);
+    const struct rst_event *ev = &h->ev[0];
+    cr_assert_eq(ev->family, 6);
+    cr_assert_arr_eq(ev->client_ip, est6.cli, 16);
+    cr_assert_arr_eq(ev->server_ip, est6.srv, 16);
+    cr_assert_eq(ev->client_port, 42000);
+    cr_assert_eq(ev->cause, CAUSE_SERVER_ABORT);
+    pb_harness_free(h);
+}
+
 Test(engine, eviction_prefers_closed_over_half_open)
 {
     const uint32_t cap = 4;

@@ -218,7 +218,9 @@ Test(flow_table, insert_lookup_remove)
 
     struct flow *f0 = flow_table_insert(t, &k[0], h0);
     cr_assert_not_null(f0);
-    cr_assert(flow_key_eq(&f0->key, &k[0]));
+    struct flow_key got;
+    flow_table_key(t, f0, &got);
+    cr_assert(flow_key_eq(&got, &k[0]));
     cr_assert_eq(f0->hash, h0);
     cr_assert_eq(flow_table_used(t), 1u);
     cr_assert_eq(flow_table_lookup(t, &k[0], h0), f0);
@@ -256,7 +258,7 @@ Test(flow_table, inserted_flow_is_zeroed)
     cr_assert_not_null(f, "a removed entry must be reusable");
     struct flow zero;
     memset(&zero, 0, sizeof(zero));
-    zero.key = k2;
+    flow_ckey_make(&k2, &zero.key);
     zero.hash = 78;
     cr_assert_arr_eq(f, &zero, sizeof(zero), "a reused entry must come back zeroed");
     flow_table_destroy(t);
@@ -516,9 +518,59 @@ Test(flow_table, iteration_sees_live_flows)
         if (!g)
             continue;
         seen++;
-        cr_assert_eq(flow_table_lookup(t, &g->key, g->hash), g);
+        flow_table_key(t, g, &k);
+        cr_assert_eq(flow_table_lookup(t, &k, g->hash), g);
     }
     cr_assert_eq(seen, flow_table_used(t));
     cr_assert_eq(seen, 13u);
+    flow_table_destroy(t);
+}
+
+/* IPv6 keys keep their addresses in the table's pool: a full pool refuses IPv6 flows as a full
+ * table would, IPv4 flows still fit, and a removed flow's pair is reused. */
+Test(flow_table, ipv6_pool)
+{
+    struct flow_table *t = flow_table_create_v6(8, 2);
+    struct pkt_info p;
+    struct flow_key k6[3], k4, got;
+    int d;
+
+    cr_assert_not_null(t);
+    cr_assert_eq(t->v6cap, 2u);
+    cr_assert_eq(flow_table_v6_default(1000), 250u);
+    cr_assert_eq(flow_table_v6_default(100), 64u);
+    cr_assert_eq(flow_table_v6_default(10), 10u);
+    cr_assert_eq(flow_table_mem_bytes_v6(1000, 2) + 248 * sizeof(struct flow_v6pair),
+                 flow_table_mem_bytes(1000));
+    for (int i = 0; i < 3; i++) {
+        mk_info(&p, "2001:db8::1", (uint16_t)(40000 + i), "2001:db8::2", 443);
+        flow_key_make(&p, &k6[i], &d);
+    }
+    mk_info(&p, "10.0.0.1", 40000, "10.0.0.2", 443);
+    flow_key_make(&p, &k4, &d);
+    struct flow *a = flow_table_insert(t, &k6[0], flow_key_hash(&k6[0]));
+    struct flow *b = flow_table_insert(t, &k6[1], flow_key_hash(&k6[1]));
+    cr_assert(a && b && a->key_v6 && b->key_v6 && a->key.a != b->key.a);
+    cr_assert(flow_table_v6_full(t));
+    cr_assert_null(flow_table_insert(t, &k6[2], flow_key_hash(&k6[2])), "no IPv6 pair left");
+    struct flow *c = flow_table_insert(t, &k4, flow_key_hash(&k4));
+    cr_assert(c && !c->key_v6, "IPv4 flows do not need the pool");
+    flow_table_key(t, b, &got);
+    cr_assert(flow_key_eq(&got, &k6[1]));
+    flow_table_key(t, c, &got);
+    cr_assert(flow_key_eq(&got, &k4));
+    /* Same hash and ports, other addresses: the pool's addresses decide. */
+    struct flow_key other = k6[0];
+    other.hi_addr[15] ^= 1;
+    cr_assert_null(flow_table_lookup(t, &other, flow_key_hash(&k6[0])));
+    cr_assert_eq(flow_table_lookup(t, &k6[0], flow_key_hash(&k6[0])), a);
+    flow_table_remove(t, a);
+    cr_assert_not(flow_table_v6_full(t));
+    struct flow *e = flow_table_insert(t, &k6[2], flow_key_hash(&k6[2]));
+    cr_assert_not_null(e, "the removed flow's pair is reused");
+    cr_assert_eq(flow_table_lookup(t, &k6[2], flow_key_hash(&k6[2])), e);
+    cr_assert_eq(flow_table_lookup(t, &k6[1], flow_key_hash(&k6[1])), b);
+    cr_assert_null(flow_table_lookup(t, &k6[0], flow_key_hash(&k6[0])));
+    check_invariants(t);
     flow_table_destroy(t);
 }
