@@ -6,12 +6,9 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
-#include "pkt_parse.h"
-
 #define RELAXED_INC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 
-struct dump_keep *dump_keep_create(struct rte_ring *out, int link, int replay, volatile int *quit,
-                                   int socket)
+struct dump_keep *dump_keep_create(struct rte_ring *out, int replay, volatile int *quit, int socket)
 {
     struct dump_keep *k = rte_zmalloc_socket("rs_dump_keep", sizeof(*k), 64, socket);
     if (!k)
@@ -23,7 +20,6 @@ struct dump_keep *dump_keep_create(struct rte_ring *out, int link, int replay, v
         return NULL;
     }
     k->out = out;
-    k->link = link;
     k->replay = replay;
     k->quit = quit;
     return k;
@@ -38,9 +34,10 @@ void dump_keep_destroy(struct dump_keep *k)
 }
 
 /* The key's slot in its set of two: a match, else a free one, else the one idle longest. */
-static struct dump_slot *slot_for(struct dump_keep *k, const struct flow_key *key, uint64_t now)
+static struct dump_slot *slot_for(struct dump_keep *k, const struct flow_key *key, uint32_t hash,
+                                  uint64_t now)
 {
-    uint32_t i0 = flow_key_hash(key) & (DUMP_SLOTS - 1) & ~1u;
+    uint32_t i0 = hash & (DUMP_SLOTS - 1) & ~1u;
     struct dump_slot *a = &k->slots[i0], *b = &k->slots[i0 + 1];
     if (a->used && !memcmp(&a->key, key, sizeof(*key)))
         return a;
@@ -69,17 +66,10 @@ static void push(struct dump_keep *k, struct dump_pkt *p)
     RELAXED_INC(k->queued);
 }
 
-void dump_keep_packet(struct dump_keep *k, const uint8_t *frame, uint32_t len, uint32_t origlen,
-                      uint64_t ts_us)
+void dump_keep_packet(struct dump_keep *k, const struct engine_frame_key *fk, const uint8_t *frame,
+                      uint32_t len, uint32_t origlen, uint64_t ts_us)
 {
-    struct pkt_info pi;
-    struct flow_key key;
-    int dir;
-
-    if (pkt_parse_link(frame, len, k->link, &pi) != PKT_TCP)
-        return;
-    flow_key_make(&pi, &key, &dir);
-    struct dump_slot *s = slot_for(k, &key, ts_us);
+    struct dump_slot *s = slot_for(k, &fk->key, fk->hash, ts_us);
     s->last_us = ts_us;
     /* Append, overwriting the oldest when full: the slot keeps the last DUMP_KEEP packets. */
     unsigned at = (s->head + s->n) % DUMP_KEEP;
@@ -92,7 +82,7 @@ void dump_keep_packet(struct dump_keep *k, const uint8_t *frame, uint32_t len, u
     p->caplen = len < DUMP_SNAP ? len : DUMP_SNAP;
     p->origlen = origlen > len ? origlen : len;
     memcpy(p->data, frame, p->caplen);
-    if (!(pi.flags & TCP_RST))
+    if (!(fk->flags & TCP_RST))
         return;
     /* The RST (last in the slot) and what came before it, oldest first. Emptied afterwards:
      * a later RST of the same connection brings only what is new. */

@@ -10,8 +10,8 @@
  * pcap (dump_writer.h); a full ring drops the copies and counts them (live) or waits for the
  * writer (replay, like the event ring). Owned by one worker: nothing here is locked.
  *
- * Cost, only with --dump-resets: one more header parse and one copy of at most DUMP_SNAP
- * bytes per TCP packet.
+ * Cost, only with --dump-resets: one copy of at most DUMP_SNAP bytes per TCP packet. The
+ * connection's key comes from the engine's own parse (engine_input_burst_keys()).
  */
 #ifndef RS_DUMP_KEEP_H
 #define RS_DUMP_KEEP_H
@@ -20,7 +20,7 @@
 
 #include <rte_ring.h>
 
-#include "flow.h"
+#include "engine.h"
 
 #define DUMP_SNAP  192  /* bytes kept per frame: all headers, tunnels included, of a segment */
 #define DUMP_KEEP  4    /* packets kept per connection before its RST */
@@ -46,7 +46,6 @@ struct dump_slot {
 struct dump_keep {
     struct dump_slot *slots; /* DUMP_SLOTS */
     struct rte_ring *out;    /* MP/SC ring of struct dump_pkt, shared by the workers */
-    int link;                /* enum pkt_link of the frames */
     int replay;              /* wait on a full ring instead of dropping */
     volatile int *quit;      /* stop waiting when set */
     /* Written by the owning worker only (relaxed stores), read by main and telemetry. */
@@ -56,11 +55,12 @@ struct dump_keep {
 };
 
 /* NULL on allocation failure. socket: NUMA node of the worker. */
-struct dump_keep *dump_keep_create(struct rte_ring *out, int link, int replay, volatile int *quit,
+struct dump_keep *dump_keep_create(struct rte_ring *out, int replay, volatile int *quit,
                                    int socket);
 void dump_keep_destroy(struct dump_keep *k);
-/* Every frame the worker analyses: len bytes at frame (origlen on the wire), at ts_us. */
-void dump_keep_packet(struct dump_keep *k, const uint8_t *frame, uint32_t len, uint32_t origlen,
-                      uint64_t ts_us);
+/* Every TCP frame the worker analyses, with the engine's key for it (fk->tcp set): len bytes
+ * at frame (origlen on the wire), at ts_us. */
+void dump_keep_packet(struct dump_keep *k, const struct engine_frame_key *fk, const uint8_t *frame,
+                      uint32_t len, uint32_t origlen, uint64_t ts_us);
 
 #endif

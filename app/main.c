@@ -300,7 +300,7 @@ static int setup_dump(struct pipeline *p, const struct options *o)
                          p->link) < 0)
         return -1;
     for (unsigned i = 0; i < p->n_workers; i++) {
-        p->w[i].dump = dump_keep_create(g_dump.ring, p->link, p->replay, &force_quit,
+        p->w[i].dump = dump_keep_create(g_dump.ring, p->replay, &force_quit,
                                         (int)rte_lcore_to_socket_id(p->w[i].lcore));
         if (!p->w[i].dump) {
             fprintf(stderr, "rstscope: cannot allocate the --dump-resets history (%zu KB)\n",

@@ -108,10 +108,15 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
     }
     /* Ring-fed: hash.rss is the distributor's flow_key_hash() (see distributor_main()). From a
      * NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use. */
-    engine_input_burst(w->eng, data, len, ts, w->in ? hash : NULL, n);
-    if (unlikely(w->dump != NULL)) /* --dump-resets: the last packets of each connection */
+    if (likely(w->dump == NULL)) {
+        engine_input_burst(w->eng, data, len, ts, w->in ? hash : NULL, n);
+    } else { /* --dump-resets: the last packets of each connection, by the engine's keys */
+        struct engine_frame_key fk[RS_BURST];
+        engine_input_burst_keys(w->eng, data, len, ts, w->in ? hash : NULL, n, fk);
         for (uint16_t i = 0; i < n; i++)
-            dump_keep_packet(w->dump, data[i], len[i], pkts[i]->pkt_len, ts[i]);
+            if (fk[i].tcp)
+                dump_keep_packet(w->dump, &fk[i], data[i], len[i], pkts[i]->pkt_len, ts[i]);
+    }
     rte_pktmbuf_free_bulk(pkts, n);
     return n ? ts[n - 1] : now;
 }

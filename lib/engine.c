@@ -673,6 +673,13 @@ static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint3
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
                         const uint64_t ts[], const uint32_t *hashes, unsigned n)
 {
+    engine_input_burst_keys(e, frames, lens, ts, hashes, n, NULL);
+}
+
+void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                             const uint64_t ts[], const uint32_t *hashes, unsigned n,
+                             struct engine_frame_key *out)
+{
     struct pkt_info p[ENGINE_BURST];
     struct flow_key k[ENGINE_BURST];
     uint32_t h[ENGINE_BURST];
@@ -707,6 +714,15 @@ void engine_input_burst(struct engine *e, const uint8_t *const frames[], const u
     for (unsigned i = 0; i < n; i++)
         if (tcp[i])
             segment(e, &p[i], ts[i], &k[i], d[i], h[i]);
+    if (out)
+        for (unsigned i = 0; i < n; i++) {
+            out[i].tcp = tcp[i];
+            if (tcp[i]) {
+                out[i].key = k[i];
+                out[i].hash = h[i];
+                out[i].flags = p[i].flags;
+            }
+        }
 }
 
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)

@@ -153,6 +153,19 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
  */
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
                         const uint64_t ts_us[], const uint32_t *hashes, unsigned n);
+
+/* What the engine's parse found for one frame of a burst, for a caller that files frames by
+ * connection (--dump-resets) without parsing them again. */
+struct engine_frame_key {
+    struct flow_key key; /* canonical key; valid when tcp */
+    uint32_t hash;       /* flow_key_hash(&key) */
+    uint8_t tcp;         /* the frame is a TCP segment the engine analysed */
+    uint8_t flags;       /* its TCP flags */
+};
+/* engine_input_burst() that also fills out[0..n) (out may be NULL). */
+void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],
+                             const uint64_t ts_us[], const uint32_t *hashes, unsigned n,
+                             struct engine_frame_key *out);
 /* Process an already parsed TCP segment (the fuzzer and unit tests use this). */
 void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts_us);
 /* Advance time and run a bounded ageing step (expiry, closing held RST events). */

@@ -693,6 +693,49 @@ Test(engine, age_budget_bounds_work)
     pb_harness_free(h);
 }
 
+/* engine_input_burst_keys() hands back the engine's own parse (--dump-resets files frames by
+ * it): the canonical key and hash of each TCP frame, its flags, and tcp = 0 for the rest. */
+Test(engine, burst_keys_are_the_engines_parse)
+{
+    struct pb_harness *h = harness(64, SEC);
+    struct pb_conv c4, c6;
+    uint8_t buf[3][PB_MAX_FRAME];
+    const uint8_t *fr[3];
+    uint32_t len[3];
+    uint64_t ts[3];
+    struct engine_frame_key fk[3];
+    struct pb_pkt p;
+
+    pb_conv_init(&c4, 4);
+    pb_conv_init(&c6, 6);
+    pb_conv_pkt(&c4, &pb_handshake[1], &p); /* server -> client SYN-ACK */
+    len[0] = pb_build(&p, buf[0], sizeof(buf[0]), NULL);
+    pb_conv_pkt(&c6, &pb_handshake[0], &p);
+    len[1] = pb_build(&p, buf[1], sizeof(buf[1]), NULL);
+    p.ethertype = PB_ETH_ARP;
+    len[2] = pb_build(&p, buf[2], sizeof(buf[2]), NULL);
+    for (int i = 0; i < 3; i++) {
+        fr[i] = buf[i];
+        ts[i] = c4.t0;
+    }
+    memset(fk, 0xa5, sizeof(fk));
+    engine_input_burst_keys(h->e, fr, len, ts, NULL, 3, fk);
+    for (int i = 0; i < 2; i++) {
+        struct pkt_info pi;
+        struct flow_key k;
+        int d;
+        cr_assert_eq(pkt_parse_link(fr[i], len[i], LINK_ETHERNET, &pi), PKT_TCP);
+        flow_key_make(&pi, &k, &d);
+        cr_assert_eq(fk[i].tcp, 1);
+        cr_assert(flow_key_eq(&fk[i].key, &k), "frame %d: the canonical key", i);
+        cr_assert_eq(fk[i].hash, flow_key_hash(&k));
+        cr_assert_eq(fk[i].flags, pi.flags);
+    }
+    cr_assert_eq(fk[2].tcp, 0, "ARP is not a TCP frame");
+    cr_assert_eq(h->stats.tcp_packets, 2u, "and the frames were analysed");
+    pb_harness_free(h);
+}
+
 Test(engine, paced_scan_covers_the_table_once_per_sweep)
 {
     struct engine_config cfg;
