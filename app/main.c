@@ -580,10 +580,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct capture_file_info cap = {.link = LINK_ETHERNET};
-    if (opt.pcap && capture_file_count(opt.pcap, &cap) < 0)
+    /* A replay's frames are counted on a thread of their own, while EAL starts and the
+     * workers run: see capture_file.h. */
+    struct capture_file_info cap = {.link = LINK_ETHERNET, .counted = 1};
+    if (opt.pcap && capture_file_open(opt.pcap, &cap) < 0)
         return 1;
-    uint64_t total_frames = cap.frames;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
         fprintf(stderr,
                 "rstscope: capture path '%s' must not contain ',' (a DPDK device "
@@ -630,6 +631,8 @@ int main(int argc, char **argv)
     g_pipe = p;
     p->replay = opt.pcap != NULL;
     p->link = cap.link;
+    if (opt.redis)
+        capture_file_wait(&cap); /* the aggregator's replay clock starts at the first frame */
     if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
@@ -672,17 +675,18 @@ int main(int argc, char **argv)
         if (done == p->n_workers)
             break;
         if (p->replay && !input_done) {
+            int counted = capture_file_counted(&cap);
             port_totals(p, &ri, &delivered);
-            if (delivered >= total_frames) {
+            if (counted && delivered >= cap.frames) {
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             } else if (delivered != last_delivered) {
                 last_delivered = delivered;
                 last_progress = now_s();
-            } else if (now_s() - last_progress > STALL_SECONDS) {
+            } else if (counted && now_s() - last_progress > STALL_SECONDS) {
                 fprintf(stderr,
                         "rstscope: warning: capture stalled at %" PRIu64 " of %" PRIu64
                         " frames; finishing\n",
-                        delivered, total_frames);
+                        delivered, cap.frames);
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             }
         }
@@ -698,7 +702,8 @@ int main(int argc, char **argv)
             last_prom = el;
         }
         if (opt.status_interval_s && el - last_status >= opt.status_interval_s) {
-            status_line(p, &ri, el, total_frames, &last_pkts, &last_status);
+            status_line(p, &ri, el, capture_file_counted(&cap) ? cap.frames : 0, &last_pkts,
+                        &last_status);
             last_status = el;
         }
         usleep(1000);
@@ -718,6 +723,7 @@ int main(int argc, char **argv)
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
+    capture_file_wait(&cap);
     ri.first_ts = cap.first_ts;
     ri.last_ts = cap.last_ts;
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
