@@ -42,6 +42,7 @@
 #define WORKER_RING_SIZE 4096
 #define STALL_SECONDS    10   /* replay: no progress this long means the source is stuck */
 #define REDIS_FINAL_MS   5000 /* at exit, retry the last Redis flush this long at most */
+#define MBUF_CACHE       256  /* per-lcore mempool cache; it may hold up to 1.5 times that */
 
 volatile int force_quit;
 volatile int input_done;
@@ -328,6 +329,18 @@ static void finish_dump(struct pipeline *p, struct run_info *ri)
     }
 }
 
+/*
+ * A replay's pool holds only what is in flight: net_pcap keeps no mbufs in its RX queue (it
+ * allocates one per frame read), so it needs the distributor's rings, one burst and a full
+ * mempool cache per lcore, and a margin. Running dry must never happen (net_pcap would drop
+ * the frame it has just read), and a smaller pool is faster to create: every mbuf is written
+ * at creation, ~15 MB of page faults for the live sizing.
+ */
+static unsigned replay_mbufs(unsigned ring_mbufs)
+{
+    return ring_mbufs + rte_lcore_count() * (RS_BURST + MBUF_CACHE * 3 / 2) + 1024;
+}
+
 static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
@@ -369,15 +382,16 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
 
     unsigned nq = rss ? nw : 1;
     unsigned ring_mbufs = rss ? 0 : nw * WORKER_RING_SIZE;
-    unsigned n_mbufs =
-        p->n_ports * nq * 2048 + ring_mbufs + rte_lcore_count() * (RS_BURST + 256) + 4096;
+    unsigned n_mbufs = p->replay ? replay_mbufs(ring_mbufs)
+                                 : p->n_ports * nq * 2048 + ring_mbufs +
+                                       rte_lcore_count() * (RS_BURST + 256) + 4096;
     if (o->mbufs) /* net_pcap's infinite_rx preloads a whole capture into the pool */
         n_mbufs = o->mbufs;
     uint16_t data_room =
         o->mbuf_size ? (uint16_t)RTE_MIN(o->mbuf_size + RTE_PKTMBUF_HEADROOM, (uint32_t)UINT16_MAX)
                      : RTE_MBUF_DEFAULT_BUF_SIZE;
     struct rte_mempool *pool =
-        rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, 256, 0, data_room, rte_socket_id());
+        rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, MBUF_CACHE, 0, data_room, rte_socket_id());
     if (!pool) {
         fprintf(stderr, "rstscope: cannot allocate %u mbufs: %s (raise -m)\n", n_mbufs,
                 rte_strerror(rte_errno));
