@@ -18,7 +18,7 @@ static void *count_frames(void *arg)
     double first = 0, last = 0;
     int rc;
 
-    while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
+    while ((rc = pcap_next_ex(pc, &h, &data)) == 1 && !*ci->stop) {
         double t = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
         if (frames++ == 0)
             first = t;
@@ -58,11 +58,12 @@ static pcap_t *open_for_count(const char *path, char *err)
     return pc;
 }
 
-int capture_file_open(const char *path, struct capture_file_info *ci)
+int capture_file_open(const char *path, struct capture_file_info *ci, const volatile int *stop)
 {
     char err[PCAP_ERRBUF_SIZE];
 
     memset(ci, 0, sizeof(*ci));
+    ci->stop = stop;
     pcap_t *pc = open_for_count(path, err);
     if (!pc) {
         fprintf(stderr, "rstscope: cannot read capture '%s': %s\n", path, err);

@@ -21,16 +21,19 @@ struct capture_file_info {
     int link; /* LINKTYPE_* of the frames: valid after capture_file_open() */
 
     /* private */
-    void *pc;         /* pcap_t being counted */
-    const char *path; /* the caller's string, kept until capture_file_wait() */
+    void *pc;                 /* pcap_t being counted */
+    const char *path;         /* the caller's string, kept until capture_file_wait() */
+    const volatile int *stop; /* set: the count ends early, with what it has read */
     pthread_t thread;
     int started;
     int counted;
 };
 
 /* Open the capture, check its link type and start counting: 0, or -1 with a message.
- * path must outlive the count (capture_file_wait()). */
-int capture_file_open(const char *path, struct capture_file_info *ci);
+ * path must outlive the count (capture_file_wait()). When *stop becomes non-zero (a signal
+ * asked the run to end) the count stops where it is, so that no shutdown waits for a pass
+ * over a multi-GB file; frames and last_ts then cover only what it read. */
+int capture_file_open(const char *path, struct capture_file_info *ci, const volatile int *stop);
 /* 1 once frames, first_ts and last_ts are final. */
 int capture_file_counted(const struct capture_file_info *ci);
 /* Wait for the count to finish and release its thread; a no-op when none was started. */

@@ -597,7 +597,7 @@ int main(int argc, char **argv)
     /* A replay's frames are counted on a thread of their own, while EAL starts and the
      * workers run: see capture_file.h. */
     struct capture_file_info cap = {.link = LINK_ETHERNET, .counted = 1};
-    if (opt.pcap && capture_file_open(opt.pcap, &cap) < 0)
+    if (opt.pcap && capture_file_open(opt.pcap, &cap, &force_quit) < 0)
         return 1;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
         fprintf(stderr,
