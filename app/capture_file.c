@@ -1,19 +1,70 @@
 #include "capture_file.h"
 
 #include <stdio.h>
+#include <stdio_ext.h>
+#include <string.h>
 
 #include <pcap/pcap.h>
 
 #include "pkt_parse.h"
 
-int capture_file_count(const char *path, struct capture_file_info *ci)
+static void *count_frames(void *arg)
 {
-    char err[PCAP_ERRBUF_SIZE];
+    struct capture_file_info *ci = arg;
+    pcap_t *pc = ci->pc;
     struct pcap_pkthdr *h;
     const u_char *data;
+    uint64_t frames = 0;
+    double first = 0, last = 0;
     int rc;
 
-    pcap_t *pc = pcap_open_offline(path, err);
+    while ((rc = pcap_next_ex(pc, &h, &data)) == 1 && !*ci->stop) {
+        double t = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
+        if (frames++ == 0)
+            first = t;
+        last = t;
+    }
+    if (rc == PCAP_ERROR)
+        /* A truncated last record: replay what is readable, as net_pcap will. */
+        fprintf(stderr, "rstscope: warning: capture '%s' is damaged after %llu frames: %s\n",
+                ci->path, (unsigned long long)frames, pcap_geterr(pc));
+    pcap_close(pc);
+    ci->pc = NULL;
+    ci->frames = frames;
+    ci->first_ts = first;
+    ci->last_ts = last;
+    __atomic_store_n(&ci->counted, 1, __ATOMIC_RELEASE); /* publishes the fields above */
+    return NULL;
+}
+
+#define COUNT_BUF (1 << 20)
+
+/*
+ * libpcap reads through stdio: on a FILE of our own the count gets 1 MB reads instead of 4 KB
+ * ones, and no stdio lock per fread (two per frame; glibc locks every stream once a process
+ * has threads). Only the count thread touches this FILE. A quarter off the count (848k frames:
+ * ~105 -> ~80 ms on a loaded 2-vCPU VM).
+ */
+static pcap_t *open_for_count(const char *path, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pcap_open_offline(path, err); /* its own message for the failure */
+    setvbuf(f, NULL, _IOFBF, COUNT_BUF);
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
+    pcap_t *pc = pcap_fopen_offline(f, err);
+    if (!pc)
+        fclose(f);
+    return pc;
+}
+
+int capture_file_open(const char *path, struct capture_file_info *ci, const volatile int *stop)
+{
+    char err[PCAP_ERRBUF_SIZE];
+
+    memset(ci, 0, sizeof(*ci));
+    ci->stop = stop;
+    pcap_t *pc = open_for_count(path, err);
     if (!pc) {
         fprintf(stderr, "rstscope: cannot read capture '%s': %s\n", path, err);
         return -1;
@@ -29,18 +80,26 @@ int capture_file_count(const char *path, struct capture_file_info *ci)
         pcap_close(pc);
         return -1;
     }
-    ci->frames = 0;
-    ci->first_ts = ci->last_ts = 0;
-    while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
-        double t = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
-        if (ci->frames++ == 0)
-            ci->first_ts = t;
-        ci->last_ts = t;
+    ci->pc = pc;
+    ci->path = path;
+    if (pthread_create(&ci->thread, NULL, count_frames, ci) == 0) {
+        ci->started = 1;
+        pthread_setname_np(ci->thread, "rs-count");
+        return 0;
     }
-    if (rc == PCAP_ERROR)
-        /* A truncated last record: replay what is readable, as net_pcap will. */
-        fprintf(stderr, "rstscope: warning: capture '%s' is damaged after %llu frames: %s\n", path,
-                (unsigned long long)ci->frames, pcap_geterr(pc));
-    pcap_close(pc);
+    count_frames(ci); /* no thread: count here, as before */
     return 0;
+}
+
+int capture_file_counted(const struct capture_file_info *ci)
+{
+    return __atomic_load_n(&ci->counted, __ATOMIC_ACQUIRE);
+}
+
+void capture_file_wait(struct capture_file_info *ci)
+{
+    if (ci->started) {
+        pthread_join(ci->thread, NULL);
+        ci->started = 0;
+    }
 }

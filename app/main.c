@@ -42,6 +42,7 @@
 #define WORKER_RING_SIZE 4096
 #define STALL_SECONDS    10   /* replay: no progress this long means the source is stuck */
 #define REDIS_FINAL_MS   5000 /* at exit, retry the last Redis flush this long at most */
+#define MBUF_CACHE       256  /* per-lcore mempool cache; it may hold up to 1.5 times that */
 
 volatile int force_quit;
 volatile int input_done;
@@ -331,6 +332,18 @@ static void finish_dump(struct pipeline *p, struct run_info *ri)
     }
 }
 
+/*
+ * A replay's pool holds only what is in flight: net_pcap keeps no mbufs in its RX queue (it
+ * allocates one per frame read), so it needs the distributor's rings, one burst and a full
+ * mempool cache per lcore, and a margin. Running dry must never happen (net_pcap would drop
+ * the frame it has just read), and a smaller pool is faster to create: every mbuf is written
+ * at creation, ~15 MB of page faults for the live sizing.
+ */
+static unsigned replay_mbufs(unsigned ring_mbufs)
+{
+    return ring_mbufs + rte_lcore_count() * (RS_BURST + MBUF_CACHE * 3 / 2) + 1024;
+}
+
 static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
@@ -372,15 +385,16 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
 
     unsigned nq = rss ? nw : 1;
     unsigned ring_mbufs = rss ? 0 : nw * WORKER_RING_SIZE;
-    unsigned n_mbufs =
-        p->n_ports * nq * 2048 + ring_mbufs + rte_lcore_count() * (RS_BURST + 256) + 4096;
+    unsigned n_mbufs = p->replay ? replay_mbufs(ring_mbufs)
+                                 : p->n_ports * nq * 2048 + ring_mbufs +
+                                       rte_lcore_count() * (RS_BURST + 256) + 4096;
     if (o->mbufs) /* net_pcap's infinite_rx preloads a whole capture into the pool */
         n_mbufs = o->mbufs;
     uint16_t data_room =
         o->mbuf_size ? (uint16_t)RTE_MIN(o->mbuf_size + RTE_PKTMBUF_HEADROOM, (uint32_t)UINT16_MAX)
                      : RTE_MBUF_DEFAULT_BUF_SIZE;
     struct rte_mempool *pool =
-        rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, 256, 0, data_room, rte_socket_id());
+        rte_pktmbuf_pool_create("rs_mbufs", n_mbufs, MBUF_CACHE, 0, data_room, rte_socket_id());
     if (!pool) {
         fprintf(stderr, "rstscope: cannot allocate %u mbufs: %s (raise -m)\n", n_mbufs,
                 rte_strerror(rte_errno));
@@ -591,10 +605,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct capture_file_info cap = {.link = LINK_ETHERNET};
-    if (opt.pcap && capture_file_count(opt.pcap, &cap) < 0)
+    /* A replay's frames are counted on a thread of their own, while EAL starts and the
+     * workers run: see capture_file.h. */
+    struct capture_file_info cap = {.link = LINK_ETHERNET, .counted = 1};
+    if (opt.pcap && capture_file_open(opt.pcap, &cap, &force_quit) < 0)
         return 1;
-    uint64_t total_frames = cap.frames;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
         fprintf(stderr,
                 "rstscope: capture path '%s' must not contain ',' (a DPDK device "
@@ -641,6 +656,8 @@ int main(int argc, char **argv)
     g_pipe = p;
     p->replay = opt.pcap != NULL;
     p->link = cap.link;
+    if (opt.redis)
+        capture_file_wait(&cap); /* the aggregator's replay clock starts at the first frame */
     if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
@@ -683,17 +700,18 @@ int main(int argc, char **argv)
         if (done == p->n_workers)
             break;
         if (p->replay && !input_done) {
+            int counted = capture_file_counted(&cap);
             port_totals(p, &ri, &delivered);
-            if (delivered >= total_frames) {
+            if (counted && delivered >= cap.frames) {
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             } else if (delivered != last_delivered) {
                 last_delivered = delivered;
                 last_progress = now_s();
-            } else if (now_s() - last_progress > STALL_SECONDS) {
+            } else if (counted && now_s() - last_progress > STALL_SECONDS) {
                 fprintf(stderr,
                         "rstscope: warning: capture stalled at %" PRIu64 " of %" PRIu64
                         " frames; finishing\n",
-                        delivered, total_frames);
+                        delivered, cap.frames);
                 __atomic_store_n(&input_done, 1, __ATOMIC_RELEASE);
             }
         }
@@ -709,7 +727,8 @@ int main(int argc, char **argv)
             last_prom = el;
         }
         if (opt.status_interval_s && el - last_status >= opt.status_interval_s) {
-            status_line(p, &ri, el, total_frames, &last_pkts, &last_status);
+            status_line(p, &ri, el, capture_file_counted(&cap) ? cap.frames : 0, &last_pkts,
+                        &last_status);
             last_status = el;
         }
         usleep(1000);
@@ -727,6 +746,7 @@ int main(int argc, char **argv)
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
+    capture_file_wait(&cap);
     ri.first_ts = cap.first_ts;
     ri.last_ts = cap.last_ts;
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";

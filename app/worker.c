@@ -130,7 +130,12 @@ int worker_main(void *arg)
     uint64_t last_ts = 0; /* time of the latest packet, for the aggregator's replay clock */
     unsigned idle = 0;
 
-    engine_prefault(w->eng); /* on this lcore: its NUMA node, no faults on the packet path */
+    /* Live: fault the tables in now, on this lcore (its NUMA node), so that no page fault
+     * delays a packet. A replay has no packet to delay, and touches only what it uses (flows
+     * are handed out from the start of the array): prefaulting a default 1M-flow table would
+     * cost more than a small capture's whole analysis. */
+    if (!p->replay)
+        engine_prefault(w->eng);
 
     for (;;) {
         uint16_t got = 0;
