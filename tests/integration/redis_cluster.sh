@@ -32,7 +32,7 @@ PIDS_BY_PORT=()
 for i in 0 1 2 3 4 5; do
     p=$(cluster_port)
     start_redis "$p" --cluster-enabled yes --cluster-config-file "$TMP/redis-$p/nodes.conf" \
-        --cluster-node-timeout 1000 || exit 1
+        --cluster-node-timeout 1000 --repl-diskless-sync-delay 0 || exit 1
     PORTS+=("$p")
     PIDS_BY_PORT+=("$REDIS_PID")
 done
@@ -49,6 +49,20 @@ for _ in $(seq 100); do # bounded: 10 s
 done
 redis-cli -p "${PORTS[0]}" cluster info | grep -q 'cluster_state:ok' && ok "cluster of 6 nodes up" ||
     { bad "cluster not ok"; finish; exit; }
+# A replica only fails over once it has synced with its master (otherwise Redis refuses:
+# "disconnected from master for longer than allowed"): wait for every replication link.
+links_up() {
+    local p n=0
+    for p in "${PORTS[@]}"; do
+        redis-cli -p "$p" info replication | grep -q '^master_link_status:up' && n=$((n + 1))
+    done
+    [ "$n" -eq 3 ]
+}
+for _ in $(seq 150); do # bounded: 15 s
+    links_up && break
+    sleep 0.1
+done
+links_up && ok "3 replicas synced with their masters" || { bad "replicas not synced"; finish; exit; }
 
 # owner SENSOR: port of the master serving the sensor's slot (from CLUSTER SLOTS of node 0).
 owner() {
