@@ -55,7 +55,12 @@ int prom_write(const char *path, const struct engine_stats *s, const struct run_
         {"rstscope_ring_drops_total", "frames lost between distributor and workers",
          ri->ring_drops},
         {"rstscope_events_dropped_total", "event records lost on a full ring", s->events_dropped},
-        {"rstscope_flows_dropped_total", "connections not tracked: table full", s->flows_dropped},
+        {"rstscope_flows_dropped_total", "packets of new connections not tracked: table full",
+         s->flows_dropped},
+        {"rstscope_ipv6_pool_full_total", "packets of new IPv6 connections refused: IPv6 pool full",
+         s->ipv6_pool_full},
+        {"rstscope_rst_pool_full_total", "reset events judged at once: held-event pool full",
+         s->rst_pool_full},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         counter(f, plain[i].name, plain[i].help);

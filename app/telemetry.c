@@ -112,6 +112,8 @@ static int cmd_flows(const char *cmd, const char *params, struct rte_tel_data *d
     rte_tel_data_add_dict_u64(d, "expired", s.flows_expired);
     rte_tel_data_add_dict_u64(d, "evicted", s.flows_evicted);
     rte_tel_data_add_dict_u64(d, "dropped", s.flows_dropped);
+    rte_tel_data_add_dict_u64(d, "ipv6_pool_full", s.ipv6_pool_full);
+    rte_tel_data_add_dict_u64(d, "rst_pool_full", s.rst_pool_full);
     if (per && rte_tel_data_add_dict_container(d, "active_per_worker", per, 0) != 0)
         rte_tel_data_free(per);
     return 0;

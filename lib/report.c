@@ -73,11 +73,17 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
                 "  NOT SEEN       nic missed %" PRIu64 ", no mbuf %" PRIu64 ", rx errors %" PRIu64
                 ", ring drops %" PRIu64 ", event records dropped %" PRIu64 "\n",
                 ri->rx_missed, ri->rx_nombuf, ri->rx_errors, ri->ring_drops, s->events_dropped);
-    if (s->flows_dropped)
+    if (s->flows_dropped || s->ipv6_pool_full) {
         fprintf(out,
-                "  NOT TRACKED    %" PRIu64 " new connections: flow table full of established "
-                "connections (raise --max-flows)\n",
+                "  NOT TRACKED    %" PRIu64 " packets of new connections found the flow table "
+                "full of established ones (raise --max-flows)",
                 s->flows_dropped);
+        if (s->ipv6_pool_full)
+            fprintf(out,
+                    "; %" PRIu64 " IPv6 packets found the IPv6 address pool (max-flows / 4) full",
+                    s->ipv6_pool_full);
+        fputc('\n', out);
+    }
 }
 
 int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri)

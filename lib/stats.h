@@ -47,8 +47,9 @@ struct engine_stats {
     uint64_t mirror_restarts;     /* sequence jumps too large to be loss: session restarted */
     uint64_t mirror_untracked;    /* sequenced copies of sessions beyond the tracking table */
     uint64_t rst_pool_full;       /* reset events judged at once: every held-event slot was taken */
-    uint64_t ipv6_pool_full;      /* new IPv6 connections refused: every IPv6 address pair was taken
-                                     (also in flows_dropped, or judged alone when a RST) */
+    uint64_t ipv6_pool_full;      /* packets of new IPv6 connections refused: every IPv6 address
+                                     pair was taken (also in flows_dropped, or judged alone when a
+                                     RST) */
     uint64_t busy_cycles; /* TSC cycles of the worker's polls that received packets (RX, analysis,
                              ageing, free), written by the application's worker; 0 in the library */
 } __attribute__((aligned(64)));

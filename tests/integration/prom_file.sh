@@ -75,6 +75,37 @@ then
 else
     bad "per-origin series without --events: $(tail -3 "$TMP/err3")"
 fi
+# IPv6 address pool: 100 IPv6 handshakes, one after the other, in a 256-entry table (one
+# worker: a pool of 64 pairs). The first 64 stay established; the other 36 are refused, 3
+# packets each; summary, report and Prometheus all say so.
+python3 - "$TMP/v6.pcap" <<'PY'
+import os, struct, sys
+sys.path.insert(0, os.path.join(os.environ["RS_SRCDIR"], "scripts", "lib"))
+from pcapio import pcap_header, pcap_record
+out = open(sys.argv[1], "wb")
+out.write(pcap_header())
+cli = bytes.fromhex("20010db8000000000000000000000001")
+eth = bytes.fromhex("020000000002020000000001") + b"\x86\xdd"
+t = 0
+for i in range(100):
+    srv = bytes.fromhex("20010db80000000000000000000002") + bytes([i])
+    for src, dst, sp, dp, seq, ack, fl in ((cli, srv, 40000 + i, 443, 1000, 0, 0x02),
+                                           (srv, cli, 443, 40000 + i, 5000, 1001, 0x12),
+                                           (cli, srv, 40000 + i, 443, 1001, 5001, 0x10)):
+        tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, ack, 5 << 4, fl, 64240, 0, 0)
+        ip6 = struct.pack("!IHBB", 0x60000000, len(tcp), 6, 64) + src + dst
+        out.write(pcap_record(1700000000, t, eth + ip6 + tcp))
+        t += 100
+PY
+if "$RSTSCOPE" --pcap "$TMP/v6.pcap" --max-flows 256 --status-interval 0 --prom-file "$TMP/v6.prom" \
+    --summary "$TMP/v6.json" >"$TMP/v6.out" 2>"$TMP/err4" &&
+    python3 -c "import json,sys; f=json.load(open('$TMP/v6.json'))['flows']; sys.exit((f['ipv6_pool_full'], f['created']) != (108, 64))" &&
+    grep -q "^rstscope_ipv6_pool_full_total 108$" "$TMP/v6.prom" &&
+    grep -q "NOT TRACKED .*108 IPv6 packets found the IPv6 address pool" "$TMP/v6.out"; then
+    ok "IPv6 pool full: 36 of 100 connections refused, in the summary, the report and Prometheus"
+else
+    bad "IPv6 pool full: $(grep -i -e ipv6 -e tracked "$TMP/v6.out" "$TMP/v6.prom"; tail -2 "$TMP/err4")"
+fi
 # An unwritable directory is reported, not fatal to the analysis.
 if "$RSTSCOPE" --pcap "$DATA/refused.pcap" --quiet --status-interval 0 \
     --prom-file /nonexistent-dir/rs.prom 2>"$TMP/err2" && grep -q "writing '/nonexistent-dir/rs.prom' failed" "$TMP/err2"; then
