@@ -438,6 +438,10 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     cfg.hold_us = (uint64_t)o->fold_ms * 1000;
     cfg.classify.idle_threshold_us = (uint64_t)o->idle_threshold_s * 1000000;
     cfg.ttl_tolerance = o->ttl_tolerance;
+    /* --ipv6-share of the table, with the engine's floor (25 % gives its default pool). */
+    cfg.ipv6_flows = (uint32_t)((uint64_t)cfg.max_flows * o->ipv6_share / 100);
+    if (cfg.ipv6_flows < 64)
+        cfg.ipv6_flows = cfg.max_flows < 64 ? cfg.max_flows : 64;
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;
     cfg.link = p->link;
 

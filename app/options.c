@@ -30,6 +30,8 @@ void options_usage(FILE *out)
         "                         conn_state and history, plus rstscope's cause\n"
         "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
         "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
+        "  --ipv6-share PCT       of those, how many may be IPv6 at once (their addresses are\n"
+        "                         kept apart, 32 bytes each; default 25, up to 100)\n"
         "  --rst-hold-ms MS       verdict delay cap: a reset event is judged this long after\n"
         "                         its last RST at most (2 x RTT when known; default 500)\n"
         "  --ttl-tolerance N      hops a RST's TTL may differ from its purported sender's\n"
@@ -231,6 +233,7 @@ enum {
     O_FOLD,
     O_IDLE_THRESHOLD,
     O_TTL_TOL,
+    O_IPV6_SHARE,
     O_IDLE,
     O_STATUS,
     O_QUIET,
@@ -262,6 +265,7 @@ static const struct option longopts[] = {
     {"flows", required_argument, NULL, O_FLOWS},
     {"workers", required_argument, NULL, O_WORKERS},
     {"max-flows", required_argument, NULL, O_MAXFLOWS},
+    {"ipv6-share", required_argument, NULL, O_IPV6_SHARE},
     {"rst-hold-ms", required_argument, NULL, O_FOLD},
     {"rst-fold-ms", required_argument, NULL, O_FOLD}, /* its name before 0.2 */
     {"idle-threshold", required_argument, NULL, O_IDLE_THRESHOLD},
@@ -314,6 +318,7 @@ static int parse_argv(struct options *o, int argc, char **argv)
     o->interval_s = 10;
     o->redis_retention_s = 86400;
     o->max_flows = 1000000;
+    o->ipv6_share = 25;
     o->fold_ms = 500;
     o->idle_threshold_s = 240;
     o->idle_timeout_s = 3600;
@@ -409,6 +414,11 @@ static int parse_argv(struct options *o, int argc, char **argv)
             if (parse_u32("rst-hold-ms", optarg, 0, 60000, &v) < 0)
                 return -1;
             o->fold_ms = v;
+            break;
+        case O_IPV6_SHARE:
+            if (parse_u32("ipv6-share", optarg, 1, 100, &v) < 0)
+                return -1;
+            o->ipv6_share = v;
             break;
         case O_TTL_TOL:
             if (parse_u32("ttl-tolerance", optarg, 0, 64, &v) < 0)

@@ -24,6 +24,7 @@ struct options {
     const char *flows;         /* --flows FILE: Zeek-compatible connection records */
     unsigned workers;          /* 0 = one per available worker lcore (live) or 1 (pcap) */
     uint32_t max_flows;        /* total, split across workers */
+    uint32_t ipv6_share;       /* --ipv6-share: % of each table whose IPv6 addresses are kept */
     uint32_t fold_ms;          /* --rst-hold-ms: verdict delay cap */
     uint32_t idle_threshold_s; /* RST after this much silence: idle_timeout; 0 = off */
     uint8_t ttl_tolerance;     /* --ttl-tolerance */

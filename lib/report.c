@@ -80,7 +80,8 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
                 s->flows_dropped);
         if (s->ipv6_pool_full)
             fprintf(out,
-                    "; %" PRIu64 " IPv6 packets found the IPv6 address pool (max-flows / 4) full",
+                    "; %" PRIu64
+                    " IPv6 packets found the IPv6 address pool full (raise --ipv6-share)",
                     s->ipv6_pool_full);
         fputc('\n', out);
     }

@@ -24,6 +24,7 @@ expect 2 "invalid value '-5' for --max-flows" -- --pcap "$DATA/sample.pcap" --ma
 expect 2 "option '--summary' needs a value" -- --pcap "$DATA/sample.pcap" --summary
 expect 2 "option '--flows' needs a value" -- --pcap "$DATA/sample.pcap" --flows
 expect 2 "invalid value '99' for --ttl-tolerance" -- --pcap "$DATA/sample.pcap" --ttl-tolerance 99
+expect 2 "invalid value '0' for --ipv6-share \\(expected an integer 1\\.\\.100\\)" -- --pcap "$DATA/sample.pcap" --ipv6-share 0
 expect 2 "invalid value '-1' for --idle-threshold" -- --pcap "$DATA/sample.pcap" --idle-threshold -1
 expect 2 "invalid value '1s' for --rst-hold-ms" -- --pcap "$DATA/sample.pcap" --rst-hold-ms 1s
 expect 2 "invalid value '0' for --bench-packets" -- --bench-packets 0

@@ -106,6 +106,14 @@ if "$RSTSCOPE" --pcap "$TMP/v6.pcap" --max-flows 256 --status-interval 0 --prom-
 else
     bad "IPv6 pool full: $(grep -i -e ipv6 -e tracked "$TMP/v6.out" "$TMP/v6.prom"; tail -2 "$TMP/err4")"
 fi
+# --ipv6-share 100: the whole table may be IPv6, nothing is refused.
+if "$RSTSCOPE" --pcap "$TMP/v6.pcap" --max-flows 256 --ipv6-share 100 --status-interval 0 --quiet \
+    --summary "$TMP/v6b.json" 2>"$TMP/err5" &&
+    python3 -c "import json,sys; f=json.load(open('$TMP/v6b.json'))['flows']; sys.exit((f['ipv6_pool_full'], f['created']) != (0, 100))"; then
+    ok "--ipv6-share 100: all 100 IPv6 connections tracked"
+else
+    bad "--ipv6-share 100: $(tail -2 "$TMP/err5")"
+fi
 # An unwritable directory is reported, not fatal to the analysis.
 if "$RSTSCOPE" --pcap "$DATA/refused.pcap" --quiet --status-interval 0 \
     --prom-file /nonexistent-dir/rs.prom 2>"$TMP/err2" && grep -q "writing '/nonexistent-dir/rs.prom' failed" "$TMP/err2"; then
