@@ -210,22 +210,15 @@ static uint64_t drain_flows(struct pipeline *p, FILE *out)
     return total;
 }
 
-/* The counters of all workers, with the events of --exclude'd hosts taken out of the cause
- * totals (they are reported apart); g_breakdown gets the summed breakdowns. */
-static void sum_stats(struct pipeline *p, struct engine_stats *acc)
+/* The workers' breakdowns summed into g_breakdown, for a report that shows them. */
+static void sum_breakdowns(struct pipeline *p)
 {
     const struct options *o = g_breakdown.o;
-    memset(acc, 0, sizeof(*acc));
-    for (unsigned i = 0; i < p->n_workers; i++)
-        stats_accumulate(acc, &p->w[i].stats);
-    stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
-    if (!p->w[0].bd)
-        return;
     memset(&g_breakdown, 0, sizeof(g_breakdown));
     g_breakdown.o = o;
     for (unsigned i = 0; i < p->n_workers; i++)
-        breakdown_add(&g_breakdown, p->w[i].bd);
-    breakdown_subtract(g_breakdown.excluded_causes, acc);
+        if (p->w[i].bd)
+            breakdown_add(&g_breakdown, p->w[i].bd);
 }
 
 static void port_totals(struct pipeline *p, struct run_info *ri, uint64_t *delivered);
@@ -235,7 +228,8 @@ static void write_prom(struct pipeline *p, const struct options *o, struct run_i
 {
     struct engine_stats s;
     uint64_t delivered;
-    sum_stats(p, &s);
+    pipeline_stats(p, &s);
+    sum_breakdowns(p);
     port_totals(p, ri, &delivered);
     if (prom_write(o->prom_file, &s, ri, &g_breakdown.origin,
                    breakdown_active(o) ? &g_breakdown : NULL) < 0)
@@ -264,7 +258,7 @@ static void status_line(struct pipeline *p, struct run_info *ri, double elapsed,
     struct engine_stats s;
     uint64_t delivered;
 
-    sum_stats(p, &s);
+    pipeline_stats(p, &s);
     port_totals(p, ri, &delivered);
     double dt = elapsed - *last_t;
     double rate = dt > 0 ? (double)(s.packets - *last_pkts) / dt : 0;
@@ -438,10 +432,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     cfg.hold_us = (uint64_t)o->fold_ms * 1000;
     cfg.classify.idle_threshold_us = (uint64_t)o->idle_threshold_s * 1000000;
     cfg.ttl_tolerance = o->ttl_tolerance;
-    /* --ipv6-share of the table, with the engine's floor (25 % gives its default pool). */
-    cfg.ipv6_flows = (uint32_t)((uint64_t)cfg.max_flows * o->ipv6_share / 100);
-    if (cfg.ipv6_flows < 64)
-        cfg.ipv6_flows = cfg.max_flows < 64 ? cfg.max_flows : 64;
+    cfg.ipv6_flows = flow_table_v6_share(cfg.max_flows, o->ipv6_share);
     cfg.established_timeout_us = (uint64_t)o->idle_timeout_s * 1000000;
     cfg.link = p->link;
 
@@ -579,6 +570,15 @@ static void discard_outputs(void)
         unlink(created_outputs[i]);
 }
 
+/* An exit before the replay ran: stop the frame count where it is (it may be a pass over a
+ * multi-GB file) and release its thread and file. Nothing else runs yet to see force_quit. */
+static int abandon_count(struct capture_file_info *cap, int rc)
+{
+    force_quit = 1;
+    capture_file_wait(cap);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options opt;
@@ -611,9 +611,6 @@ int main(int argc, char **argv)
 
     /* A replay's frames are counted on a thread of their own, while EAL starts and the
      * workers run: see capture_file.h. */
-    struct capture_file_info cap = {.link = LINK_ETHERNET, .counted = 1};
-    if (opt.pcap && capture_file_open(opt.pcap, &cap, &force_quit) < 0)
-        return 1;
     if (opt.pcap && (strchr(opt.pcap, ',') || strlen(opt.pcap) > 400)) {
         fprintf(stderr,
                 "rstscope: capture path '%s' must not contain ',' (a DPDK device "
@@ -621,13 +618,16 @@ int main(int argc, char **argv)
                 opt.pcap);
         return 2;
     }
+    struct capture_file_info cap = {.link = LINK_ETHERNET, .counted = 1};
+    if (opt.pcap && capture_file_open(opt.pcap, &cap, &force_quit) < 0)
+        return 1;
     FILE *events_out = NULL, *summary_out = NULL, *flows_out = NULL;
     if ((opt.events && !(events_out = open_output(opt.events, "events"))) ||
         (opt.flows && !(flows_out = open_output(opt.flows, "flows"))) ||
         (opt.summary && !(summary_out = open_output(opt.summary, "summary"))) ||
         runtime_dir_setup() < 0) {
         discard_outputs();
-        return 1;
+        return abandon_count(&cap, 1);
     }
 
     struct eal_args ea;
@@ -653,7 +653,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rstscope: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
         runtime_dir_cleanup();
         discard_outputs();
-        return 1;
+        return abandon_count(&cap, 1);
     }
     static struct pipeline pipe_storage;
     struct pipeline *p = &pipe_storage;
@@ -666,7 +666,7 @@ int main(int argc, char **argv)
         rte_eal_cleanup();
         runtime_dir_cleanup();
         discard_outputs();
-        return 1;
+        return abandon_count(&cap, 1);
     }
     if (telemetry_register(p, opt.pcap ? "pcap" : "live") < 0)
         fprintf(stderr, "rstscope: warning: telemetry commands not registered: %s\n",
@@ -721,7 +721,7 @@ int main(int argc, char **argv)
         }
         if (opt.bench_packets && !force_quit) {
             struct engine_stats s;
-            sum_stats(p, &s);
+            pipeline_stats(p, &s);
             if (s.packets >= opt.bench_packets)
                 force_quit = 1; /* workers stop on their next poll, flush, and report */
         }
@@ -746,7 +746,8 @@ int main(int argc, char **argv)
     ri.wall_seconds = now_s() - t0;
 
     struct engine_stats total;
-    sum_stats(p, &total);
+    pipeline_stats(p, &total);
+    sum_breakdowns(p);
     port_totals(p, &ri, &delivered);
     for (unsigned i = 0; i < p->n_ports; i++)
         port_stop(p->ports[i]);
