@@ -14,7 +14,6 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
-#include "breakdown.h"
 #include "pipeline.h"
 
 #define EVENT_RING_SIZE 16384
@@ -244,17 +243,10 @@ static uint64_t input_drops(struct aggregator *a)
     return d;
 }
 
-/* The counters as the report gives them: --exclude'd hosts' events are not in the causes. */
 static void snapshot(struct aggregator *a, uint64_t *val)
 {
     struct engine_stats s;
-    uint64_t excluded[CAUSE_MAX] = {0};
-    memset(&s, 0, sizeof(s));
-    for (unsigned i = 0; i < a->p->n_workers; i++) {
-        stats_accumulate(&s, &a->p->w[i].stats);
-        breakdown_excluded_causes(a->p->w[i].bd, excluded);
-    }
-    breakdown_subtract(excluded, &s);
+    pipeline_stats(a->p, &s); /* as the report counts */
     rs_fields_from_stats(&s, input_drops(a), val);
 }
 

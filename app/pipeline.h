@@ -66,5 +66,8 @@ int worker_main(void *arg);      /* arg: struct worker * */
 int distributor_main(void *arg); /* arg: struct pipeline * */
 void pipeline_event_sink(void *ctx, const struct rst_event *ev);
 void pipeline_flow_sink(void *ctx, const struct flow_record *r);
+/* The counters as every report gives them: all workers' and the distributor's, with the
+ * events of --exclude'd hosts taken out of the causes. Any thread (relaxed loads). */
+void pipeline_stats(const struct pipeline *p, struct engine_stats *acc);
 
 #endif

@@ -7,7 +7,6 @@
 #include <rte_eal.h>
 #include <rte_telemetry.h>
 
-#include "breakdown.h"
 #include "cause.h"
 #include "pipeline.h"
 
@@ -16,19 +15,6 @@ static struct pipeline *tp;
 static const char *t_mode;
 static struct timespec t_start;
 static uint64_t t_capacity; /* flow table entries over all workers, fixed at creation */
-
-/* As the report counts: events of --exclude'd hosts are not in the cause totals. */
-static void snapshot(struct engine_stats *acc)
-{
-    uint64_t excluded[CAUSE_MAX] = {0};
-    memset(acc, 0, sizeof(*acc));
-    for (unsigned i = 0; i < tp->n_workers; i++) {
-        stats_accumulate(acc, &tp->w[i].stats);
-        breakdown_excluded_causes(tp->w[i].bd, excluded);
-    }
-    stats_accumulate(acc, &tp->dist_stats);
-    breakdown_subtract(excluded, acc);
-}
 
 static uint64_t uptime_s(void)
 {
@@ -42,7 +28,7 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
     struct engine_stats s;
     (void)cmd;
     (void)params;
-    snapshot(&s);
+    pipeline_stats(tp, &s); /* as the report counts */
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_string(d, "version", RSTSCOPE_VERSION);
     rte_tel_data_add_dict_string(d, "mode", t_mode);
@@ -83,7 +69,7 @@ static int cmd_causes(const char *cmd, const char *params, struct rte_tel_data *
     struct engine_stats s;
     (void)cmd;
     (void)params;
-    snapshot(&s);
+    pipeline_stats(tp, &s); /* as the report counts */
     rte_tel_data_start_dict(d);
     for (int c = 0; c < CAUSE_MAX; c++)
         rte_tel_data_add_dict_u64(d, cause_name(c), s.causes[c]);
@@ -96,7 +82,7 @@ static int cmd_flows(const char *cmd, const char *params, struct rte_tel_data *d
     struct engine_stats s;
     (void)cmd;
     (void)params;
-    snapshot(&s);
+    pipeline_stats(tp, &s); /* as the report counts */
     /* Per-worker occupancy shows an RSS imbalance that the total hides. */
     struct rte_tel_data *per = rte_tel_data_alloc();
     if (per) {

@@ -53,6 +53,18 @@ void pipeline_event_sink(void *ctx, const struct rst_event *ev)
     }
 }
 
+void pipeline_stats(const struct pipeline *p, struct engine_stats *acc)
+{
+    uint64_t excluded[CAUSE_MAX] = {0};
+    memset(acc, 0, sizeof(*acc));
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        stats_accumulate(acc, &p->w[i].stats);
+        breakdown_excluded_causes(p->w[i].bd, excluded);
+    }
+    stats_accumulate(acc, &p->dist_stats); /* mirror loss, when a distributor runs */
+    breakdown_subtract(excluded, acc);
+}
+
 void pipeline_flow_sink(void *ctx, const struct flow_record *r)
 {
     struct worker *w = ctx;

@@ -422,7 +422,6 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
     r->last_ts = ts;
     if (opened && f->rst_slot - 1 != e->rst_cap) {
         /* Scratch flows (a full table) use the scratch slot: judged at once, never filed. */
-        r->wheel_bucket = HW_UNLINKED;
         r->flow_idx = (uint32_t)(f - e->ft->flows);
         hold_wheel_add(&e->wheel, e->rst_pool, f->rst_slot - 1);
     }
@@ -525,7 +524,7 @@ static void segment(struct engine *e, const struct pkt_info *p, uint64_t ts,
         f->sig = sig;
         f->sig_dir = (uint8_t)d;
     }
-    if (f && f->rst_slot && ts > engine_rst(e, f)->last_ts + engine_rst(e, f)->hold_us)
+    if (f && f->rst_slot && ts > pending_rst_deadline(engine_rst(e, f)))
         close_event(e, f);
     /* Before this packet can answer it: the paced ageing scan may not have come by yet. */
     if (f)
@@ -749,14 +748,14 @@ static uint32_t age_quota(struct engine *e, uint64_t now)
     uint64_t sweep = e->cfg.age_sweep_us;
     if (!sweep)
         return e->cfg.age_budget;
-    if (!e->age_last_us || now <= e->age_last_us) {
-        if (!e->age_last_us)
-            e->age_last_us = now;
+    uint64_t last = e->age_last_us;
+    if (now <= last)
         return 0;
-    }
-    uint64_t dt = now - e->age_last_us;
     e->age_last_us = now;
-    if (dt > sweep) /* bounds the product below 2^30 * 2^64 / 2^30 */
+    if (!last)
+        return 0; /* the first call only starts the clock */
+    uint64_t dt = now - last;
+    if (dt > sweep) /* a pause owes one sweep at most; hwm <= 2^30 keeps the product in 64 bits */
         dt = sweep;
     e->age_credit += (uint64_t)e->ft->hwm * dt;
     uint64_t n = e->age_credit / sweep;

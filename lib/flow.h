@@ -192,6 +192,13 @@ struct pending_rst {
     uint32_t wheel_next;
 };
 
+/* When a held event is judged: right after its hold has run since its last RST (or challenge
+ * ACK), now > deadline. The timer wheel and a connection's next packet both test it. */
+static inline uint64_t pending_rst_deadline(const struct pending_rst *r)
+{
+    return r->last_ts + r->hold_us;
+}
+
 /* flow.fflags */
 #define FF_GAP          0x01 /* an ACK covered data the sensor never saw: capture loss */
 #define FF_SYN_COUNTED  0x02 /* counted as an unanswered SYN */

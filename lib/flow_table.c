@@ -17,12 +17,17 @@ static size_t live_words(uint32_t capacity)
     return ((size_t)capacity + 63) / 64;
 }
 
-uint32_t flow_table_v6_default(uint32_t capacity)
+uint32_t flow_table_v6_share(uint32_t capacity, uint32_t pct)
 {
-    uint32_t n = capacity / FLOW_V6_SHARE;
+    uint32_t n = (uint32_t)((uint64_t)capacity * pct / 100);
     if (n < 64)
         n = capacity < 64 ? capacity : 64;
     return n;
+}
+
+uint32_t flow_table_v6_default(uint32_t capacity)
+{
+    return flow_table_v6_share(capacity, 100 / FLOW_V6_SHARE);
 }
 
 static uint32_t v6_for(uint32_t capacity, uint32_t v6cap)

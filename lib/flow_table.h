@@ -59,8 +59,10 @@ struct flow_table {
     uint32_t v6hwm;  /* pairs [v6hwm, v6cap) were never handed out */
 };
 
-/* The IPv6 pool of a table of this capacity when none is given: capacity / FLOW_V6_SHARE, at
- * least min(capacity, 64). */
+/* The IPv6 pool for pct % of a table of this capacity: at least min(capacity, 64), so that a
+ * small table still takes IPv6 connections. */
+uint32_t flow_table_v6_share(uint32_t capacity, uint32_t pct);
+/* The IPv6 pool of a table of this capacity when none is given: capacity / FLOW_V6_SHARE. */
 uint32_t flow_table_v6_default(uint32_t capacity);
 /* A table of capacity flows, at most v6cap of them IPv6 (0 = flow_table_v6_default(), more
  * than capacity = capacity). NULL when capacity is 0 or above 2^30, or out of memory. */

@@ -1,10 +1,5 @@
 #include "hold_wheel.h"
 
-static uint64_t deadline(const struct pending_rst *r)
-{
-    return r->last_ts + r->hold_us;
-}
-
 void hold_wheel_init(struct hold_wheel *w, uint64_t now_us)
 {
     for (uint32_t i = 0; i < HW_BUCKETS; i++)
@@ -17,7 +12,7 @@ void hold_wheel_init(struct hold_wheel *w, uint64_t now_us)
  * one, which every call walks again. */
 static uint64_t due_tick(const struct hold_wheel *w, const struct pending_rst *r)
 {
-    uint64_t t = deadline(r) / HW_TICK_US;
+    uint64_t t = pending_rst_deadline(r) / HW_TICK_US;
     return t > w->tick ? t : w->tick;
 }
 
@@ -63,7 +58,7 @@ static uint32_t expire_bucket(struct hold_wheel *w, struct pending_rst *pool, ui
         next = r->wheel_next;
         r->wheel_bucket = HW_UNLINKED;
         w->linked--;
-        if (now_us > deadline(r)) {
+        if (now_us > pending_rst_deadline(r)) {
             fn(ctx, slot);
             n++;
         } else {
