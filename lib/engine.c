@@ -647,26 +647,34 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
  * likely entry (a hint only: stage 3 looks up again, and an earlier packet of the burst may
  * have moved it). Following the probe rather than taking the home slot's entry matters when
  * another flow sits at home: its entry would be fetched instead. The slots are in the line
- * stage 1 prefetched (or the next one). Prefetch every cache line of the entry: 104 bytes at
- * any 8-byte offset span two or three. */
-static inline void prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
+ * stage 1 prefetched (or the next one). NULL for a new flow. */
+static inline const char *likely_entry(const struct flow_table *t, uint32_t h)
 {
-    if (!tcp)
-        return;
     const uint32_t tag = flow_table_tag(t, h);
     uint32_t i = flow_table_home(t, h);
     for (unsigned n = 0; n < PROBE_AHEAD; n++, i = flow_table_next(t, i)) {
         uint32_t s = t->slots[i];
         if (s == 0)
-            return; /* a new flow: nothing to fetch */
-        if ((s & ~t->idx_mask) == tag) {
-            const char *f = (const char *)&t->flows[flow_table_slot_idx1(t, s) - 1];
-            __builtin_prefetch(f);
-            __builtin_prefetch(f + 64);
-            __builtin_prefetch(f + sizeof(struct flow) - 1);
-            return;
-        }
+            return NULL;
+        if ((s & ~t->idx_mask) == tag)
+            return (const char *)&t->flows[flow_table_slot_idx1(t, s) - 1];
     }
+    return NULL;
+}
+
+/* Prefetch every cache line of the likely entry: 104 bytes at any 8-byte offset span two or
+ * three. Always inlined, on purpose: GCC 12 takes a separate function whose only effect is
+ * __builtin_prefetch for a pure one and deletes its calls (it did, unnoticed: the entries
+ * were never prefetched, and a random-order 1M-flow run cost 1.5 times as much). */
+static inline __attribute__((always_inline)) void prefetch_entry(const struct flow_table *t,
+                                                                 uint8_t tcp, uint32_t h)
+{
+    const char *f = tcp ? likely_entry(t, h) : NULL;
+    if (!f)
+        return;
+    __builtin_prefetch(f);
+    __builtin_prefetch(f + 64);
+    __builtin_prefetch(f + sizeof(struct flow) - 1);
 }
 
 void engine_input_burst(struct engine *e, const uint8_t *const frames[], const uint32_t lens[],

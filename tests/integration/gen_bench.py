@@ -161,10 +161,13 @@ def main():
     with open(a.out, "wb") as f:
         f.write(pcap_header(a.snaplen))
         for ph in range(phases):
-            # A scattered order per phase: i -> (i * stride + offset) mod n, stride coprime to n.
-            stride = 1000003 + 2 * ph
-            while gcd(stride, n) != 1:
-                stride += 1
+            # A scattered order per phase: i -> (i * stride + offset) mod n, stride coprime to
+            # n and another one each phase (phase_stride()). Consecutive packets
+            # then land far apart in the sensor's table in every phase, as on a busy link. (A
+            # stride that is small modulo n, as 1000003 is for n = 10^4..10^6, makes phase
+            # after phase walk the table in creation order, which caches and hardware
+            # prefetchers reward: it flattered the benchmark.)
+            stride = phase_stride(n, ph)
             live = [k for k in conns if ph < len(k.plan)]
             m = len(live)
             step = phase_us / max(m, 1)
@@ -192,6 +195,16 @@ def main():
     json.dump({"packets": packets, "connections": n, "phases": phases, "snaplen": a.snaplen,
                "causes": truth, "resets": sum(truth.values())}, sys.stdout)
     sys.stdout.write("\n")
+
+
+def phase_stride(n, ph):
+    """The stride of phase ph over n connections: coprime with n, n times the fractional part
+    of (ph + 1) times the golden ratio, so that every phase's order is unrelated to the first
+    one's (where the connections got their table entries)."""
+    stride = int(n * (((ph + 1) * 0.6180339887) % 1.0)) | 1
+    while gcd(stride, n) != 1:
+        stride += 1
+    return stride
 
 
 def gcd(a, b):
