@@ -8,7 +8,7 @@
 #include "tcp_track.h"
 
 #define EVICT_SCAN   16 /* flows examined for a victim when the table is full */
-#define AGE_PREFETCH 4  /* entries the ageing scan fetches ahead of its cursor */
+#define AGE_PREFETCH 8  /* entries the ageing scan fetches ahead of its cursor (twice that) */
 /* When those EVICT_SCAN neighbours are all established, this many more entries are sampled
  * across the whole table before the new connection is dropped. Long-lived connections are
  * created together and sit next to each other in flows[], so a window of neighbours can be
@@ -786,10 +786,18 @@ void engine_age(struct engine *e, uint64_t now)
     uint32_t quota = age_quota(e, now);
     /* Entries at or above hwm were never handed out: the scan wraps at hwm. */
     for (uint32_t n = 0; n < quota && t->used; n++) {
-        /* The scan walks the array in order: fetch a few entries ahead of the cursor. */
+        /* The scan walks the array in order, in two stages ahead of the cursor: the entry
+         * 2 * AGE_PREFETCH ahead is fetched; the one AGE_PREFETCH ahead, cached by now, is
+         * checked and, when it is about to expire, its home slot is fetched, where
+         * flow_table_remove() starts (a random line: it was a third of removal's cost). */
         uint32_t ahead = t->cursor + AGE_PREFETCH;
-        if (ahead < t->hwm)
-            __builtin_prefetch(&t->flows[ahead]);
+        if (ahead + AGE_PREFETCH < t->hwm)
+            __builtin_prefetch(&t->flows[ahead + AGE_PREFETCH]);
+        if (ahead < t->hwm && flow_table_live(t, ahead)) {
+            const struct flow *g = &t->flows[ahead];
+            if (now > g->last_ts + idle_limit(e, g))
+                __builtin_prefetch(&t->slots[flow_table_home(t, g->hash)]);
+        }
         struct flow *f = flow_table_at(t, t->cursor);
         if (++t->cursor >= t->hwm) /* cursor < hwm <= capacity: eviction reads it too */
             t->cursor = 0;
