@@ -641,7 +641,7 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
 
 #define PIPE_AHEAD 8 /* packets between a slot's prefetch and its read (stage 1 -> 2) */
 
-#define V6_AHEAD    4 /* packets between an IPv6 pair's prefetch and its read (stage 3) */
+#define V6_AHEAD 4 /* packets between an IPv6 pair's prefetch and its read (stage 3) */
 
 #define PROBE_AHEAD 4 /* slots stage 2 looks at: most probes end within them at load <= 3/4 */
 
