@@ -810,7 +810,7 @@ void engine_age(struct engine *e, uint64_t now)
         /* The scan walks the array in order, in two stages ahead of the cursor: the entry
          * 2 * AGE_PREFETCH ahead is fetched; the one AGE_PREFETCH ahead, cached by now, is
          * checked and, when it is about to expire, its home slot is fetched, where
-         * flow_table_remove() starts (a random line: it was a third of removal's cost). */
+         * flow_table_remove() starts (a random line, otherwise read cold). */
         uint32_t ahead = t->cursor + AGE_PREFETCH;
         if (ahead + AGE_PREFETCH < t->hwm)
             __builtin_prefetch(&t->flows[ahead + AGE_PREFETCH]);
