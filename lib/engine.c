@@ -300,6 +300,12 @@ static uint64_t idle_limit(const struct engine *e, const struct flow *f)
     }
 }
 
+/* Idle past its state's timeout at now: the ageing scan drops it. */
+static int idle_expired(const struct engine *e, const struct flow *f, uint64_t now)
+{
+    return now > f->last_ts + idle_limit(e, f);
+}
+
 /* Closed, reset and RST-only entries go first; then half-open ones; established never. */
 static int evict_rank(const struct flow *f)
 {
@@ -650,7 +656,7 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
  * have moved it). Following the probe rather than taking the home slot's entry matters when
  * another flow sits at home: its entry would be fetched instead. The slots are in the line
  * stage 1 prefetched (or the next one). NULL for a new flow. */
-static inline const char *likely_entry(const struct flow_table *t, uint32_t h)
+static inline const struct flow *likely_entry(const struct flow_table *t, uint32_t h)
 {
     const uint32_t tag = flow_table_tag(t, h);
     uint32_t i = flow_table_home(t, h);
@@ -659,7 +665,7 @@ static inline const char *likely_entry(const struct flow_table *t, uint32_t h)
         if (s == 0)
             return NULL;
         if ((s & ~t->idx_mask) == tag)
-            return (const char *)&t->flows[flow_table_slot_idx1(t, s) - 1];
+            return &t->flows[flow_table_slot_idx1(t, s) - 1];
     }
     return NULL;
 }
@@ -671,13 +677,14 @@ static inline const char *likely_entry(const struct flow_table *t, uint32_t h)
 static inline __attribute__((always_inline)) const struct flow *
 prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
 {
-    const char *f = tcp ? likely_entry(t, h) : NULL;
+    const struct flow *f = tcp ? likely_entry(t, h) : NULL;
     if (!f)
         return NULL;
-    __builtin_prefetch(f);
-    __builtin_prefetch(f + 64);
-    __builtin_prefetch(f + sizeof(struct flow) - 1);
-    return (const struct flow *)f;
+    const char *c = (const char *)f;
+    __builtin_prefetch(c);
+    __builtin_prefetch(c + 64);
+    __builtin_prefetch(c + sizeof(*f) - 1);
+    return f;
 }
 
 /* Stage 3 ahead: an IPv6 flow's key compare reads its address pair in the pool, one more
@@ -816,7 +823,7 @@ void engine_age(struct engine *e, uint64_t now)
             __builtin_prefetch(&t->flows[ahead + AGE_PREFETCH]);
         if (ahead < t->hwm && flow_table_live(t, ahead)) {
             const struct flow *g = &t->flows[ahead];
-            if (now > g->last_ts + idle_limit(e, g))
+            if (idle_expired(e, g, now))
                 __builtin_prefetch(&t->slots[flow_table_home(t, g->hash)]);
         }
         struct flow *f = flow_table_at(t, t->cursor);
@@ -825,7 +832,7 @@ void engine_age(struct engine *e, uint64_t now)
         if (!f)
             continue;
         check_unanswered(e, f);
-        if (now > f->last_ts + idle_limit(e, f)) {
+        if (idle_expired(e, f, now)) {
             drop_flow(e, f);
             STAT_INC(e->stats, flows_expired);
         }
