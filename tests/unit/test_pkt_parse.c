@@ -455,6 +455,62 @@ Test(pkt_parse, tcp_bad_options)
     }
 }
 
+/* The lengths at which a frame of the common shape (one tag at most, IPv4 IHL 5 or IPv6
+ * without extension headers) stops being parsed straight through: each one gives the result
+ * of the general rules, on both sides of the boundary. */
+Test(pkt_parse, common_shape_length_boundaries)
+{
+    const uint16_t tpid[2] = {PB_ETH_VLAN, PB_ETH_VLAN};
+    const uint16_t tci[2] = {0x0123, 0x0456};
+    struct pb_pkt p;
+    struct pb_layout lay;
+    uint8_t buf[PB_MAX_FRAME];
+    struct pkt_info pi;
+
+    for (int family = 4; family <= 6; family += 2) {
+        for (int tags = 0; tags <= 2; tags++) {
+            pb_pkt_init(&p, family);
+            pb_vlans(&p, tags, tpid, tci);
+            p.has_ts = 1; /* a 32-byte TCP header */
+            uint32_t len = pb_build(&p, buf, sizeof(buf), &lay);
+            uint8_t *iplen = buf + lay.l3 + (family == 4 ? 2 : 4);
+            uint32_t hdr = family == 4 ? 20 : 0; /* counted in the IP length field */
+
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_TCP);
+            cr_assert_eq(pi.vlan_depth, tags);
+            cr_assert_eq(pi.vlan, tags ? 0x123 : 0);
+            cr_assert_eq(pi.encap.l3_off, lay.l3);
+            cr_assert_eq(pi.opt.has_ts, 1);
+            /* The TCP header ends exactly at the frame's end and the IP length's. */
+            cr_assert_eq(len, lay.tcp_end);
+            cr_assert_eq(pi.payload_len, 0u);
+            /* One byte short of the frame: the options are cut. */
+            cr_assert_eq(parse_exact(buf, len - 1, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_TRUNCATED);
+            /* The IP length one byte short of the TCP header... */
+            pb_put16(iplen, (uint16_t)(hdr + 31));
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_BAD_DATA_OFFSET);
+            /* ... short of its fixed 20 bytes, and just long enough for them. */
+            pb_put16(iplen, (uint16_t)(hdr + 19));
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_TRUNCATED);
+            pb_put16(iplen, (uint16_t)(hdr + 20));
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_BAD_DATA_OFFSET);
+            /* A data offset below 20 bytes. */
+            pb_put16(iplen, (uint16_t)(hdr + 32));
+            buf[lay.l4 + 12] = 0x40;
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_BAD_DATA_OFFSET);
+            /* The fixed TCP header cut by the frame. */
+            buf[lay.l4 + 12] = 0x80;
+            cr_assert_eq(parse_exact(buf, lay.l4 + 19, &pi), PKT_MALFORMED);
+            cr_assert_eq(pi.malformed, MAL_TCP_TRUNCATED);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- kinds */
 
 Test(pkt_parse, ipv4_fragments)
