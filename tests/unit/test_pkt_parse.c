@@ -455,6 +455,63 @@ Test(pkt_parse, tcp_bad_options)
     }
 }
 
+/* The option layouts decoded without the option loop (NOP NOP TS alone; MSS, SACK-permitted,
+ * TS first, as in a Linux SYN), with more options after them, and with a bad option after them: a
+ * bad option still voids what those steps read. */
+#define TS_7_9     8, 10, 0, 0, 0, 7, 0, 0, 0, 9 /* timestamps, tsval 7, tsecr 9 */
+#define MSS_SACKOK 2, 4, 5, 0xb4, 4, 2           /* MSS 1460, SACK-permitted */
+Test(pkt_parse, tcp_common_option_layouts)
+{
+    static const struct {
+        const char *what;
+        uint8_t len;
+        uint8_t bad; /* expect MAL_TCP_BAD_OPTION, all options voided */
+        struct {
+            uint16_t mss;
+            uint8_t sack_ok, has_ts, wscale;
+        } want;
+        uint8_t raw[24];
+    } cases[] = {
+        {"NOP NOP TS", 12, 0, {0, 0, 1, 0xff}, {1, 1, TS_7_9}},
+        {"NOP NOP TS, SACK block", 24, 0, {0, 0, 1, 0xff}, {1, 1, TS_7_9, 1, 1, 5, 10}},
+        {"NOP NOP TS, bad option", 16, 1, {0, 0, 0, 0xff}, {1, 1, TS_7_9, 30, 9}},
+        {"NOP NOP, TS length 11", 12, 1, {0, 0, 0, 0xff}, {1, 1, 8, 11}},
+        {"NOP NOP, TS length 9", 12, 1, {0, 0, 0, 0xff}, {1, 1, 8, 9}},
+        {"MSS alone", 4, 0, {1460, 0, 0, 0xff}, {2, 4, 5, 0xb4}},
+        {"MSS, SACK-permitted, TS", 16, 0, {1460, 1, 1, 0xff}, {MSS_SACKOK, TS_7_9}},
+        {"Linux SYN", 20, 0, {1460, 1, 1, 7}, {MSS_SACKOK, TS_7_9, 1, 3, 3, 7}},
+        {"Linux SYN, bad WS", 20, 1, {0, 0, 0, 0xff}, {MSS_SACKOK, TS_7_9, 1, 3, 4, 7}},
+        {"MSS, SACK-permitted, TS cut", 8, 1, {0, 0, 0, 0xff}, {MSS_SACKOK, 8, 10}},
+        {"MSS length 5", 8, 1, {0, 0, 0, 0xff}, {2, 5, 5, 0xb4}},
+    };
+    struct pb_pkt p;
+    uint8_t buf[PB_MAX_FRAME];
+    struct pkt_info pi;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *what = cases[i].what;
+        for (int family = 4; family <= 6; family += 2) {
+            pb_pkt_init(&p, family);
+            p.payload_len = 100;
+            memcpy(p.raw_opts, cases[i].raw, cases[i].len);
+            p.raw_opts_len = cases[i].len;
+            uint32_t len = pb_build(&p, buf, sizeof(buf), NULL);
+            cr_assert_eq(parse_exact(buf, len, &pi), PKT_TCP, "%s", what);
+            cr_assert_eq(pi.payload_len, 100u, "%s", what);
+            cr_assert_eq(pi.sport, 40000, "%s", what);
+            cr_assert_eq(pi.malformed, cases[i].bad ? MAL_TCP_BAD_OPTION : MAL_NONE, "%s", what);
+            cr_assert_eq(pi.opt.mss, cases[i].want.mss, "%s", what);
+            cr_assert_eq(pi.opt.sack_ok, cases[i].want.sack_ok, "%s", what);
+            cr_assert_eq(pi.opt.has_ts, cases[i].want.has_ts, "%s", what);
+            cr_assert_eq(pi.opt.wscale, cases[i].want.wscale, "%s", what);
+            cr_assert_eq(pi.opt.tsval, cases[i].want.has_ts ? 7u : 0u, "%s", what);
+            cr_assert_eq(pi.opt.tsecr, cases[i].want.has_ts ? 9u : 0u, "%s", what);
+        }
+    }
+}
+#undef TS_7_9
+#undef MSS_SACKOK
+
 /* The lengths at which a frame of the common shape (one tag at most, IPv4 IHL 5 or IPv6
  * without extension headers) stops being parsed straight through: each one gives the result
  * of the general rules, on both sides of the boundary. */
