@@ -94,18 +94,6 @@ void flow_table_destroy(struct flow_table *t)
     free(t);
 }
 
-/* f's stored key is k's (c: k's stored form, v6: k is IPv6). */
-static inline int key_matches(const struct flow_table *t, const struct flow *f,
-                              const struct flow_key *k, const struct flow_ckey *c, int v6)
-{
-    if (f->key_v6 != v6 || f->key.lo_port != c->lo_port || f->key.hi_port != c->hi_port)
-        return 0;
-    if (!v6)
-        return f->key.a == c->a && f->key.b == c->b;
-    const uint8_t *pair = t->v6[f->key.a - 1].addr;
-    return addr_cmp16(pair, k->lo_addr) == 0 && addr_cmp16(pair + 16, k->hi_addr) == 0;
-}
-
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
     const uint32_t tag = flow_table_tag(t, hash);
@@ -118,7 +106,7 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
             return NULL;
         if ((s & ~t->idx_mask) == tag) {
             struct flow *f = &t->flows[(s & t->idx_mask) - 1];
-            if (f->hash == hash && key_matches(t, f, k, &c, v6))
+            if (f->hash == hash && flow_table_key_matches(t, f, k, &c, v6))
                 return f;
         }
     }

@@ -113,6 +113,19 @@ static inline void flow_table_key(const struct flow_table *t, const struct flow 
 }
 
 /* Home slot of a hash: multiply-shift range reduction into [0, nslots). */
+/* f's stored key is k's (c: k's stored form, v6: k is IPv6). */
+static inline int flow_table_key_matches(const struct flow_table *t, const struct flow *f,
+                                         const struct flow_key *k, const struct flow_ckey *c,
+                                         int v6)
+{
+    if (f->key_v6 != v6 || f->key.lo_port != c->lo_port || f->key.hi_port != c->hi_port)
+        return 0;
+    if (!v6)
+        return f->key.a == c->a && f->key.b == c->b;
+    const uint8_t *pair = t->v6[f->key.a - 1].addr;
+    return addr_cmp16(pair, k->lo_addr) == 0 && addr_cmp16(pair + 16, k->hi_addr) == 0;
+}
+
 static inline uint32_t flow_table_home(const struct flow_table *t, uint32_t hash)
 {
     return (uint32_t)(((uint64_t)hash * t->nslots) >> 32);
@@ -145,6 +158,25 @@ static inline int flow_table_live(const struct flow_table *t, uint32_t i)
 static inline struct flow *flow_table_at(struct flow_table *t, uint32_t i)
 {
     return flow_table_live(t, i) ? &t->flows[i] : NULL;
+}
+
+/*
+ * flow_table_lookup() with a hint: an entry that an earlier look at the index named for k,
+ * possibly stale since (removed, or reused for another key). A live entry holding k's key is
+ * k's entry, as a table holds one entry per key: then the probe is skipped. Otherwise, or
+ * with no hint, the full lookup runs.
+ */
+static inline struct flow *flow_table_lookup_hint(struct flow_table *t, const struct flow_key *k,
+                                                  uint32_t hash, const struct flow *hint)
+{
+    if (hint) {
+        uint32_t i = (uint32_t)(hint - t->flows);
+        struct flow_ckey c;
+        int v6 = flow_ckey_make(k, &c);
+        if (flow_table_live(t, i) && flow_table_key_matches(t, &t->flows[i], k, &c, v6))
+            return &t->flows[i];
+    }
+    return flow_table_lookup(t, k, hash);
 }
 
 #endif

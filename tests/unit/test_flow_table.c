@@ -244,6 +244,40 @@ Test(flow_table, insert_lookup_remove)
     flow_table_destroy(t);
 }
 
+/* A hint is only a shortcut: a stale one (its entry removed, or reused for another key) must
+ * not be returned, and a right one must be. */
+Test(flow_table, lookup_hint)
+{
+    struct flow_table *t = flow_table_create(4);
+    struct flow_key k[3];
+
+    for (int i = 0; i < 3; i++)
+        key_n((uint32_t)i + 7, &k[i]);
+    uint32_t h0 = flow_key_hash(&k[0]), h1 = flow_key_hash(&k[1]), h2 = flow_key_hash(&k[2]);
+    struct flow *f0 = flow_table_insert(t, &k[0], h0);
+    struct flow *f1 = flow_table_insert(t, &k[1], h1);
+    cr_assert(f0 && f1);
+    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f0), f0, "right hint");
+    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f1), f0, "another flow's entry");
+    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, NULL), f0, "no hint");
+    cr_assert_null(flow_table_lookup_hint(t, &k[2], h2, f0), "a new flow: the hint is wrong");
+
+    /* Removed: its key is still in the dead entry, and must not be found through it. */
+    flow_table_remove(t, f0);
+    cr_assert_null(flow_table_lookup_hint(t, &k[0], h0, f0));
+    /* Reused for another key: k[0] is not there, k[2] is. */
+    struct flow *f2 = flow_table_insert(t, &k[2], h2);
+    cr_assert_eq(f2, f0, "the free list hands the dead entry out again");
+    cr_assert_null(flow_table_lookup_hint(t, &k[0], h0, f0));
+    cr_assert_eq(flow_table_lookup_hint(t, &k[2], h2, f0), f2);
+    /* Back in another entry: a stale hint to the old place finds it by the probe. */
+    flow_table_remove(t, f1);
+    struct flow *g = flow_table_insert(t, &k[0], h0);
+    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f2), g);
+    check_invariants(t);
+    flow_table_destroy(t);
+}
+
 Test(flow_table, inserted_flow_is_zeroed)
 {
     struct flow_table *t = flow_table_create(1);
