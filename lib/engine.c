@@ -37,6 +37,22 @@ void engine_config_defaults(struct engine_config *c)
     classify_cfg_defaults(&c->classify);
 }
 
+/* The idle timeout of a connection in state st (engine.idle_us[], filled once). */
+static uint64_t idle_limit_of(const struct engine_config *c, unsigned st)
+{
+    switch (st) {
+    case CS_SYN_SENT:
+    case CS_SYN_RECEIVED:
+        return c->handshake_timeout_us;
+    case CS_ESTABLISHED:
+    case CS_MIDSTREAM:
+    case CS_FIN_WAIT:
+        return c->established_timeout_us;
+    default: /* none, closing, closed, reset */
+        return c->closed_timeout_us;
+    }
+}
+
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id)
 {
@@ -44,6 +60,8 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     if (!e)
         return NULL;
     e->cfg = *cfg;
+    for (unsigned st = 0; st < CS_MAX; st++)
+        e->idle_us[st] = idle_limit_of(cfg, st);
     e->ft = flow_table_create_v6(cfg->max_flows, cfg->ipv6_flows);
     if (!e->ft) {
         free(e);
@@ -285,25 +303,10 @@ static void drop_flow(struct engine *e, struct flow *f)
     flow_table_remove(e->ft, f);
 }
 
-static uint64_t idle_limit(const struct engine *e, const struct flow *f)
-{
-    switch (f->state) {
-    case CS_SYN_SENT:
-    case CS_SYN_RECEIVED:
-        return e->cfg.handshake_timeout_us;
-    case CS_ESTABLISHED:
-    case CS_MIDSTREAM:
-    case CS_FIN_WAIT:
-        return e->cfg.established_timeout_us;
-    default: /* none, closing, closed, reset */
-        return e->cfg.closed_timeout_us;
-    }
-}
-
 /* Idle past its state's timeout at now: the ageing scan drops it. */
-static int idle_expired(const struct engine *e, const struct flow *f, uint64_t now)
+static inline int idle_expired(const struct engine *e, const struct flow *f, uint64_t now)
 {
-    return now > f->last_ts + idle_limit(e, f);
+    return now > f->last_ts + e->idle_us[f->state < CS_MAX ? f->state : CS_NONE];
 }
 
 /* Closed, reset and RST-only entries go first; then half-open ones; established never. */
@@ -498,34 +501,41 @@ static uint32_t packet_sig(const struct pkt_info *p)
     return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
 }
 
-/* TCP segment counters by flags, kept by the caller: a histogram of the SYN, ACK, RST and FIN
- * bits (one increment per segment), turned into the counters once per burst. */
-#define SEG_CLASS_BITS (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)
+/*
+ * TCP segment counters by flags, kept by the caller in one word of five 8-bit lanes: a burst
+ * holds at most ENGINE_BURST (32) segments, so no lane overflows before seg_counts_flush().
+ * One table load and one add per segment, in a register.
+ */
+#define SEG_LANE_TCP    0
+#define SEG_LANE_RST    8
+#define SEG_LANE_FIN    16
+#define SEG_LANE_SYN    24
+#define SEG_LANE_SYNACK 32
+#define SEG_LANES(b)                                                                               \
+    (1ull << SEG_LANE_TCP | (uint64_t)(((b)&TCP_RST) != 0) << SEG_LANE_RST |                       \
+     (uint64_t)(((b)&TCP_FIN) != 0) << SEG_LANE_FIN |                                              \
+     (uint64_t)(((b) & (TCP_SYN | TCP_ACK)) == TCP_SYN) << SEG_LANE_SYN |                          \
+     (uint64_t)(((b) & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) << SEG_LANE_SYNACK)
+#define SEG_LANES4(b)  SEG_LANES(b), SEG_LANES((b) + 1), SEG_LANES((b) + 2), SEG_LANES((b) + 3)
+#define SEG_CLASS_BITS (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN) /* 0x17 */
 
-struct seg_counts {
-    uint32_t n[SEG_CLASS_BITS + 1];
+static const uint64_t seg_lanes[SEG_CLASS_BITS + 1] = {
+    SEG_LANES4(0), SEG_LANES4(4), SEG_LANES4(8), SEG_LANES4(12), SEG_LANES4(16), SEG_LANES4(20),
 };
+_Static_assert(ENGINE_BURST < 256, "a lane counts up to ENGINE_BURST segments");
 
-static inline void seg_count(struct seg_counts *c, uint8_t fl)
+static inline uint64_t seg_count(uint64_t acc, uint8_t fl)
 {
-    c->n[fl & SEG_CLASS_BITS]++;
+    return acc + seg_lanes[fl & SEG_CLASS_BITS];
 }
 
-static void seg_counts_flush(struct engine_stats *s, const struct seg_counts *c)
+static void seg_counts_flush(struct engine_stats *s, uint64_t acc)
 {
-    uint64_t tcp = 0, rst = 0, syn = 0, synack = 0, fin = 0;
-    for (unsigned b = 0; b <= SEG_CLASS_BITS; b++) {
-        tcp += c->n[b];
-        rst += (b & TCP_RST) ? c->n[b] : 0;
-        fin += (b & TCP_FIN) ? c->n[b] : 0;
-        syn += (b & (TCP_SYN | TCP_ACK)) == TCP_SYN ? c->n[b] : 0;
-        synack += (b & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) ? c->n[b] : 0;
-    }
-    STAT_ADD(s, tcp_packets, tcp);
-    STAT_ADD(s, rst_packets, rst);
-    STAT_ADD(s, syn, syn);
-    STAT_ADD(s, synack, synack);
-    STAT_ADD(s, fin, fin);
+    STAT_ADD(s, tcp_packets, (acc >> SEG_LANE_TCP) & 0xff);
+    STAT_ADD(s, rst_packets, (acc >> SEG_LANE_RST) & 0xff);
+    STAT_ADD(s, fin, (acc >> SEG_LANE_FIN) & 0xff);
+    STAT_ADD(s, syn, (acc >> SEG_LANE_SYN) & 0xff);
+    STAT_ADD(s, synack, (acc >> SEG_LANE_SYNACK) & 0xff);
 }
 
 /* One TCP segment whose canonical key k, sender direction d and hash h are computed; the
@@ -634,10 +644,8 @@ void engine_segment(struct engine *e, const struct pkt_info *p, uint64_t ts)
 {
     struct flow_key k;
     int d;
-    struct seg_counts c = {0};
     flow_key_make(p, &k, &d);
-    seg_count(&c, p->flags);
-    seg_counts_flush(e->stats, &c);
+    seg_counts_flush(e->stats, seg_count(0, p->flags));
     segment(e, p, ts, &k, d, flow_key_hash(&k), NULL);
 }
 
@@ -766,7 +774,7 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
      * packet PIPE_AHEAD places back runs in the same loop, so that its slot prefetch had the
      * time of that many packets to arrive. */
     uint64_t bytes = 0, v4 = 0, v6 = 0;
-    struct seg_counts sc = {0};
+    uint64_t segs = 0; /* seg_count() lanes */
     for (unsigned i = 0; i < n; i++) {
         if (i >= PIPE_AHEAD)
             ent[i - PIPE_AHEAD] = prefetch_entry(t, tcp[i - PIPE_AHEAD], h[i - PIPE_AHEAD]);
@@ -779,7 +787,7 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
             count_frame_kind(e, &p[i], kind);
         tcp[i] = kind == PKT_TCP;
         if (tcp[i]) {
-            seg_count(&sc, p[i].flags);
+            segs = seg_count(segs, p[i].flags);
             flow_key_make(&p[i], &k[i], &d[i]);
             h[i] = hashes ? hashes[i] : flow_key_hash(&k[i]);
             __builtin_prefetch(&t->slots[flow_table_home(t, h[i])]);
@@ -792,7 +800,7 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
     STAT_ADD(e->stats, bytes, bytes);
     STAT_ADD(e->stats, ipv4, v4);
     STAT_ADD(e->stats, ipv6, v6);
-    seg_counts_flush(e->stats, &sc);
+    seg_counts_flush(e->stats, segs);
     /* Stage 2 of the last PIPE_AHEAD packets. */
     for (unsigned i = n > PIPE_AHEAD ? n - PIPE_AHEAD : 0; i < n; i++)
         ent[i] = prefetch_entry(t, tcp[i], h[i]);

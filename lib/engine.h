@@ -110,7 +110,8 @@ struct engine {
     struct flow_key scratch_key; /* key of the flow on the scratch entry (a RST judged alone) */
     struct hold_wheel wheel;     /* held events by deadline: judged without a table walk */
     uint64_t age_last_us;        /* time of the last paced ageing step, 0 = none yet */
-    uint64_t age_credit; /* entries x µs owed to the ageing scan, below one entry's worth */
+    uint64_t age_credit;      /* entries x µs owed to the ageing scan, below one entry's worth */
+    uint64_t idle_us[CS_MAX]; /* idle timeout by connection state, from cfg (engine_create) */
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };
