@@ -46,24 +46,22 @@ uint32_t tcp_track_window(const struct flow *f, int d)
     return (uint32_t)fd->win << scale;
 }
 
-static void note_syn(struct flow *f, struct flow_dir *fd, const struct pkt_info *p)
+/* Window scale of a SYN from fd (its seen bit already set), and whether scaling is in force. */
+static void note_syn(struct flow *f, struct flow_dir *fd, const struct flow_dir *peer,
+                     unsigned wscale, uint32_t seq)
 {
-    fd->isn = p->seq;
-    fd->seen |= (p->flags & TCP_ACK) ? DIR_SYNACK : DIR_SYN;
-    /* 0..14, or 0xff when absent: its low 4 bits are DIR_WSCALE_NONE. */
-    fd->wscale = p->opt.wscale & 0xf;
+    fd->isn = seq;
+    fd->wscale = wscale;
     /* RFC 7323 §2.2: scaling is in force only when both SYNs carried the option. */
-    f->wscale_ok = f->dir[0].wscale != DIR_WSCALE_NONE && f->dir[1].wscale != DIR_WSCALE_NONE &&
-                   (f->dir[0].seen & (DIR_SYN | DIR_SYNACK)) &&
-                   (f->dir[1].seen & (DIR_SYN | DIR_SYNACK));
+    f->wscale_ok = wscale != DIR_WSCALE_NONE && peer->wscale != DIR_WSCALE_NONE &&
+                   (peer->seen & (DIR_SYN | DIR_SYNACK));
 }
 
 /* The handshake completed at ts (a time of 0 means "not seen", as it always did). The stamp
  * goes into the server direction's fin_seq unless that FIN was seen (flow_dir.hs_ts): then no
  * accept overflow can be judged, and fin_seq must stay. */
-static void note_handshake(struct flow *f, uint64_t ts)
+static void note_handshake(struct flow *f, struct flow_dir *srv, uint64_t ts)
 {
-    struct flow_dir *srv = &f->dir[1 - f->client_dir];
     if (!(srv->seen & DIR_FIN))
         srv->hs_ts = ts32(ts);
     if (ts)
@@ -72,29 +70,34 @@ static void note_handshake(struct flow *f, uint64_t ts)
         f->fflags &= (uint8_t)~FF_HANDSHAKE;
 }
 
-static void advance_state(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
+/* Handshake and close progression after a segment from fd (dir d). Nothing changes for a
+ * state past CS_SYN_RECEIVED unless a FIN was seen from either side: the caller tests that
+ * first. */
+static void advance_state(struct flow *f, struct flow_dir *fd, struct flow_dir *peer, unsigned fl,
+                          uint32_t len, int d, uint64_t ts)
 {
     int from_client = d == f->client_dir;
-    int pure_ack = (p->flags & (TCP_SYN | TCP_ACK)) == TCP_ACK;
+    int pure_ack = (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK;
 
     switch (f->state) {
     case CS_SYN_SENT:
-        if ((p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && !from_client) {
+        if ((fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && !from_client) {
             f->state = CS_SYN_RECEIVED;
-            /* Server leg of the RTT: from the client's latest SYN to this SYN-ACK. */
-            f->rtt_us = ts32_since(ts, f->dir[f->client_dir].last_ts);
+            /* Server leg of the RTT: from the client's (the peer's) latest SYN to this
+             * SYN-ACK. */
+            f->rtt_us = ts32_since(ts, peer->last_ts);
         } else if (pure_ack) { /* the SYN-ACK was not mirrored */
             f->state = CS_ESTABLISHED;
-            note_handshake(f, ts);
+            note_handshake(f, from_client ? peer : fd, ts);
         }
         break;
     case CS_SYN_RECEIVED:
-        if (pure_ack && (from_client || p->payload_len)) {
+        if (pure_ack && (from_client || len)) {
             f->state = CS_ESTABLISHED;
             if (from_client) {
-                note_handshake(f, ts);
-                if (f->dir[d].seen & DIR_SYN) /* client leg: SYN-ACK to its ACK */
-                    f->rtt_us += ts32_since(ts, f->dir[1 - d].last_ts);
+                note_handshake(f, peer, ts);
+                if (fd->seen & DIR_SYN) /* client leg: SYN-ACK to its ACK */
+                    f->rtt_us += ts32_since(ts, peer->last_ts);
                 else
                     f->rtt_us = 0;
             }
@@ -108,102 +111,120 @@ static void advance_state(struct flow *f, const struct pkt_info *p, int d, uint6
     }
     if (f->state == CS_RESET)
         return;
-    uint8_t fins = (f->dir[0].seen & DIR_FIN ? 1 : 0) + (f->dir[1].seen & DIR_FIN ? 1 : 0);
-    if (fins == 1) {
-        f->state = CS_FIN_WAIT;
-    } else if (fins == 2) {
+    if (fd->seen & peer->seen & DIR_FIN) {
         /* Closed once each FIN is acknowledged by the other side. */
-        int acked0 =
-            (f->dir[1].seen & DIR_ACK_KNOWN) && seq_gt(f->dir[1].max_ack, f->dir[0].fin_seq);
-        int acked1 =
-            (f->dir[0].seen & DIR_ACK_KNOWN) && seq_gt(f->dir[0].max_ack, f->dir[1].fin_seq);
-        f->state = acked0 && acked1 ? CS_CLOSED : CS_CLOSING;
+        int fd_acked = (peer->seen & DIR_ACK_KNOWN) && seq_gt(peer->max_ack, fd->fin_seq);
+        int peer_acked = (fd->seen & DIR_ACK_KNOWN) && seq_gt(fd->max_ack, peer->fin_seq);
+        f->state = fd_acked && peer_acked ? CS_CLOSED : CS_CLOSING;
+    } else if ((fd->seen | peer->seen) & DIR_FIN) {
+        f->state = CS_FIN_WAIT;
     }
 }
 
 /* A new SYN (other ISN) from a side whose connection is open: port reuse by a client that
  * forgot the old connection. The old sequence state stays, so the RST that usually follows
- * (after the server's challenge ACK) is judged against it. */
-static int replaced_syn(const struct flow *f, const struct pkt_info *p, int d)
+ * (after the server's challenge ACK) is judged against it. The caller has seen TCP_SYN. */
+static int replaced_syn(const struct flow *f, const struct flow_dir *fd, uint32_t seq)
 {
-    const struct flow_dir *fd = &f->dir[d];
-    return (p->flags & TCP_SYN) && (fd->seen & (DIR_SYN | DIR_SYNACK)) && p->seq != fd->isn &&
-           f->state != CS_SYN_SENT && f->state != CS_SYN_RECEIVED;
+    return (fd->seen & (DIR_SYN | DIR_SYNACK)) && seq != fd->isn && f->state != CS_SYN_SENT &&
+           f->state != CS_SYN_RECEIVED;
 }
 
 /* Keepalive probe (RFC 9293 §3.8.4): no new data, seq one below what was already sent. */
-static int is_keepalive(const struct flow_dir *fd, const struct pkt_info *p)
+static int is_keepalive(const struct flow_dir *fd, unsigned fl, uint32_t seq, uint32_t len)
 {
-    return (p->flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) == TCP_ACK && p->payload_len <= 1 &&
-           (fd->seen & DIR_SEQ_KNOWN) && p->seq == fd->next_seq - 1;
+    return (fl & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) == TCP_ACK && len <= 1 &&
+           (fd->seen & DIR_SEQ_KNOWN) && seq == fd->next_seq - 1;
 }
 
+/*
+ * The packet's fields are read into locals once: every store below through a uint8_t field
+ * (seen, ttl, state, fflags) may alias *p as far as C is concerned, and the compiler would
+ * load them again after each. The flow's fields are updated in place: x86 tests and sets a
+ * flag bit in memory with one instruction, as it would in a register.
+ */
 unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
-    struct flow_dir *fd = &f->dir[d];
-    struct flow_dir *peer = &f->dir[1 - d];
-    uint8_t fl = p->flags;
+    /* Chosen, not indexed: from f + d * 28 the compiler rebuilt the address at every use. */
+    struct flow_dir *fd = d ? &f->dir[1] : &f->dir[0];
+    struct flow_dir *peer = d ? &f->dir[0] : &f->dir[1];
+    const unsigned fl = p->flags;
+    const uint32_t seq = p->seq, len = p->payload_len;
     unsigned sig = 0;
 
-    if (replaced_syn(f, p, d)) {
-        f->fflags |= FF_REPLACED_SYN;
-        fd->ttl = p->ttl;
-        fd->last_ts = ts32(ts);
-        return 0;
-    }
     if (fl & TCP_SYN) {
-        if ((fd->seen & ((fl & TCP_ACK) ? DIR_SYNACK : DIR_SYN)) && p->seq == fd->isn)
+        if (replaced_syn(f, fd, seq)) {
+            f->fflags |= FF_REPLACED_SYN;
+            fd->ttl = p->ttl;
+            fd->last_ts = ts32(ts);
+            return 0;
+        }
+        unsigned bit = (fl & TCP_ACK) ? DIR_SYNACK : DIR_SYN;
+        if ((fd->seen & bit) && seq == fd->isn)
             sig |= 1u << ((fl & TCP_ACK) ? OVL_SYNACK_RETRANS : OVL_SYN_RETRANS);
-        note_syn(f, fd, p);
+        fd->seen |= (uint8_t)bit;
+        /* 0..14, or 0xff when absent: its low 4 bits are DIR_WSCALE_NONE. */
+        note_syn(f, fd, peer, p->opt.wscale & 0xf, seq);
     }
-    if (is_keepalive(fd, p) && peer->win != 0) {
+    if (is_keepalive(fd, fl, seq, len) && peer->win != 0) {
         if (fd->ka_probes < DIR_KA_MAX)
             fd->ka_probes++;
     }
     peer->ka_probes = 0; /* anything from this side answers the peer's probes */
+    /* The bit-field is built here and stored once with df: the compiler turns each update of
+     * it in memory into a load, extract, insert and store. */
+    unsigned xf = fd->xflags;
 
-    uint32_t end = p->seq + p->payload_len + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
+    uint32_t end = seq + len + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
     if (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(end, fd->next_seq)) {
-        if (p->payload_len && (peer->seen & DIR_FIN) && (fd->seen & DIR_SEQ_KNOWN))
-            fd->xflags |= DX_DATA_AFTER_PEER_FIN;
+        if (len && (peer->seen & DIR_FIN) && (fd->seen & DIR_SEQ_KNOWN))
+            xf |= DX_DATA_AFTER_PEER_FIN;
         fd->next_seq = end;
         fd->seen |= DIR_SEQ_KNOWN;
     }
-    if (p->payload_len)
+    if (len)
         fd->seen |= DIR_DATA;
     if (fl & TCP_ACK) {
+        const uint32_t ack = p->ack;
+        const unsigned win = p->win;
         /* Acknowledging bytes the sensor never saw from the peer: the mirror lost them. */
-        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(p->ack, peer->next_seq))
+        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(ack, peer->next_seq))
             f->fflags |= FF_GAP;
-        if (!(fd->seen & DIR_ACK_KNOWN) || seq_gt(p->ack, fd->max_ack))
-            fd->max_ack = p->ack;
+        if (!(fd->seen & DIR_ACK_KNOWN) || seq_gt(ack, fd->max_ack))
+            fd->max_ack = ack;
         fd->seen |= DIR_ACK_KNOWN | DIR_ACK;
-        fd->win = p->win; /* raw; scaled on use: SYN windows are never scaled (RFC 7323) */
-        if (fl & TCP_SYN)
-            fd->win = (uint16_t)(p->win >> (f->wscale_ok ? fd->wscale : 0));
-        if (p->win == 0 && !(fl & (TCP_SYN | TCP_FIN))) {
-            if (!(fd->xflags & DX_ZERO_WIN))
+        /* raw; scaled on use: SYN windows are never scaled (RFC 7323) */
+        fd->win = (uint16_t)((fl & TCP_SYN) && f->wscale_ok ? win >> fd->wscale : win);
+        if (win == 0 && !(fl & (TCP_SYN | TCP_FIN))) {
+            if (!(xf & DX_ZERO_WIN))
                 sig |= 1u << OVL_ZERO_WINDOW;
-            fd->xflags |= DX_ZERO_WIN;
+            xf |= DX_ZERO_WIN;
         } else {
-            fd->xflags &= (uint8_t)~DX_ZERO_WIN;
+            xf &= ~DX_ZERO_WIN;
         }
     }
     if ((fl & TCP_FIN) && !(fd->seen & DIR_FIN)) {
-        fd->fin_seq = p->seq + p->payload_len;
+        fd->fin_seq = seq + len;
         fd->seen |= DIR_FIN;
     }
-    advance_state(f, p, d, ts);
     fd->ttl = p->ttl;
-    fd->df = p->df;
     /* A counter (Linux per socket, Windows per host) steps by small amounts; random IDs
      * (BSD, macOS) or zero (many stacks with DF) clear the flag: then the ID is no evidence. */
-    uint16_t step = (uint16_t)(p->ip_id - fd->ip_id);
-    if (p->family == 4 && fd->ip_id && p->ip_id && step >= 1 && step <= 256)
-        fd->xflags |= (fd->xflags & DX_IPID_STEP) ? DX_IPID_STEP | DX_IPID_SEQ : DX_IPID_STEP;
-    else if (fd->ip_id || p->family != 4)
-        fd->xflags &= (uint8_t) ~(DX_IPID_STEP | DX_IPID_SEQ);
-    fd->ip_id = p->ip_id;
+    const unsigned family = p->family, ip_id = p->ip_id, old_id = fd->ip_id;
+    if (family != 4)
+        xf &= ~(DX_IPID_STEP | DX_IPID_SEQ);
+    else if (!old_id)
+        ; /* the first ID: nothing to compare with */
+    else if (ip_id && (uint16_t)(ip_id - old_id - 1) < 256) /* a step of 1..256 */
+        xf |= DX_IPID_STEP | (xf & DX_IPID_STEP) << 1;      /* the second in a row: DX_IPID_SEQ */
+    else
+        xf &= ~(DX_IPID_STEP | DX_IPID_SEQ);
+    fd->xflags = xf & 0xf;
+    fd->df = p->df;
+    fd->ip_id = (uint16_t)ip_id;
     fd->last_ts = ts32(ts);
+    /* advance_state() changes nothing in an open connection without a FIN. */
+    if (f->state <= CS_SYN_RECEIVED || ((fd->seen | peer->seen) & DIR_FIN))
+        advance_state(f, fd, peer, fl, len, d, ts);
     return sig;
 }
