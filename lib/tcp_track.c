@@ -73,8 +73,9 @@ static void note_handshake(struct flow *f, struct flow_dir *srv, uint64_t ts)
 /* Handshake and close progression after a segment from fd (dir d). Nothing changes for a
  * state past CS_SYN_RECEIVED unless a FIN was seen from either side: the caller tests that
  * first. */
-static void advance_state(struct flow *f, struct flow_dir *fd, struct flow_dir *peer, unsigned fl,
-                          uint32_t len, int d, uint64_t ts)
+static inline __attribute__((always_inline)) void advance_state(struct flow *f, struct flow_dir *fd,
+                                                                struct flow_dir *peer, unsigned fl,
+                                                                uint32_t len, int d, uint64_t ts)
 {
     int from_client = d == f->client_dir;
     int pure_ack = (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK;
@@ -138,17 +139,22 @@ static int is_keepalive(const struct flow_dir *fd, unsigned fl, uint32_t seq, ui
 }
 
 /*
- * The packet's fields are read into locals once: every store below through a uint8_t field
- * (seen, ttl, state, fflags) may alias *p as far as C is concerned, and the compiler would
- * load them again after each. The flow's fields are updated in place: x86 tests and sets a
- * flag bit in memory with one instruction, as it would in a register.
+ * The body of tcp_track_segment(), in two copies: plain is a constant 1 in the one for a
+ * segment without SYN or FIN (every one but those of the handshake and the close), so that
+ * copy drops their code and has fewer values to keep in registers.
+ *
+ * The packet's fields are read once into locals: a store through a uint8_t field (seen,
+ * ttl, state, fflags) may alias *p as far as C knows, so the compiler would load them again
+ * after each. The flow's fields are updated in place, as x86 tests and sets a bit in memory
+ * with one instruction, except the bit-fields (see xf).
  */
-unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
+static inline __attribute__((always_inline)) unsigned
+segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int plain)
 {
     /* Chosen, not indexed: from f + d * 28 the compiler rebuilt the address at every use. */
     struct flow_dir *fd = d ? &f->dir[1] : &f->dir[0];
     struct flow_dir *peer = d ? &f->dir[0] : &f->dir[1];
-    const unsigned fl = p->flags;
+    const unsigned fl = plain ? p->flags & ~(TCP_SYN | TCP_FIN) : p->flags;
     const uint32_t seq = p->seq, len = p->payload_len;
     unsigned sig = 0;
 
@@ -171,11 +177,13 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
             fd->ka_probes++;
     }
     peer->ka_probes = 0; /* anything from this side answers the peer's probes */
-    /* The bit-field is built here and stored once with df: the compiler turns each update of
-     * it in memory into a load, extract, insert and store. */
+    /* Built here and stored once with df: the compiler turns each update of a bit-field in
+     * memory into a load, extract, insert and store. */
     unsigned xf = fd->xflags;
 
-    uint32_t end = seq + len + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
+    /* SYN and FIN take one sequence number each: (fl & 3) + 1 >> 1 counts them. */
+    _Static_assert(TCP_FIN == 1 && TCP_SYN == 2, "SYN and FIN are the low two flag bits");
+    uint32_t end = seq + len + (((fl & (TCP_SYN | TCP_FIN)) + 1) >> 1);
     if (!(fd->seen & DIR_SEQ_KNOWN) || seq_gt(end, fd->next_seq)) {
         if (len && (peer->seen & DIR_FIN) && (fd->seen & DIR_SEQ_KNOWN))
             xf |= DX_DATA_AFTER_PEER_FIN;
@@ -227,4 +235,19 @@ unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint
     if (f->state <= CS_SYN_RECEIVED || ((fd->seen | peer->seen) & DIR_FIN))
         advance_state(f, fd, peer, fl, len, d, ts);
     return sig;
+}
+
+/* Out of line: the plain copy is then entered without saving the registers this one needs
+ * (the call is a jump). */
+static __attribute__((noinline)) unsigned segment_syn_fin(struct flow *f, const struct pkt_info *p,
+                                                          int d, uint64_t ts)
+{
+    return segment(f, p, d, ts, 0);
+}
+
+unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
+{
+    if (p->flags & (TCP_SYN | TCP_FIN))
+        return segment_syn_fin(f, p, d, ts);
+    return segment(f, p, d, ts, 1);
 }
