@@ -21,22 +21,6 @@ void tcp_track_init(struct flow *f, const struct pkt_info *p, int d, uint64_t ts
     }
 }
 
-int tcp_track_is_reuse(const struct flow *f, const struct pkt_info *p, int d)
-{
-    if ((p->flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
-        return 0;
-    switch (f->state) {
-    case CS_CLOSED:
-    case CS_RESET:
-    case CS_CLOSING:
-        return 1;
-    case CS_SYN_SENT: /* a retransmission keeps the ISN; a new attempt picks another */
-        return d == f->client_dir && p->seq != f->dir[d].isn;
-    default:
-        return 0;
-    }
-}
-
 uint32_t tcp_track_window(const struct flow *f, int d)
 {
     const struct flow_dir *fd = &f->dir[d];

@@ -14,8 +14,24 @@ void tcp_track_init(struct flow *f, const struct pkt_info *p, int d, uint64_t ts
  * of (1 << enum overload_signal): SYN or SYN-ACK retransmission, zero window.
  */
 unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts);
-/* A SYN that opens a new connection on a tuple whose previous one is over (port reuse). */
-int tcp_track_is_reuse(const struct flow *f, const struct pkt_info *p, int d);
+/* A SYN that opens a new connection on a tuple whose previous one is over (port reuse).
+ * Inline: the engine asks it of every segment, and nearly every one is no SYN. */
+static inline int tcp_track_is_reuse(const struct flow *f, const struct pkt_info *p, int d)
+{
+    if ((p->flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+        return 0;
+    switch (f->state) {
+    case CS_CLOSED:
+    case CS_RESET:
+    case CS_CLOSING:
+        return 1;
+    case CS_SYN_SENT: /* a retransmission keeps the ISN; a new attempt picks another */
+        return d == f->client_dir && p->seq != f->dir[d].isn;
+    default:
+        return 0;
+    }
+}
+
 /* The window dir d last advertised, in bytes; lenient (scale 14) when the scale is unknown. */
 uint32_t tcp_track_window(const struct flow *f, int d);
 
