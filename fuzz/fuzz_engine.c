@@ -28,7 +28,9 @@
  *
  * Checks (abort on violation): every event is in range and consistent; the flow table's
  * index and free list agree with its flows after every step; the counters add up at every
- * step and, after engine_flush(), nothing is left and every flow created was removed.
+ * step and, after engine_flush(), nothing is left and every flow created was removed; a
+ * twin engine fed the same frames in bursts of 1..32 ends with the same counters and emitted
+ * the same events, records and signals in the same order (see run_twin()).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -60,9 +62,70 @@ struct harness {
     uint64_t records; /* --flows records emitted */
     uint64_t inputs;  /* frames given to engine_input() */
     uint64_t bytes;
-    uint64_t segments; /* structured mode: segments built */
-    int verbose;       /* RSTSCOPE_FUZZ_VERBOSE set: print events and counters */
+    uint64_t segments;     /* structured mode: segments built */
+    int verbose;           /* RSTSCOPE_FUZZ_VERBOSE set: print events and counters */
+    uint64_t digest;       /* of every event, --flows record and overload signal, in order */
+    struct script *script; /* what was done, for the burst twin (NULL in the twin) */
 };
+
+/* ---- the burst twin ----
+ * Every input also runs through a second engine, its frames handed to engine_input_burst() in
+ * bursts of 1..ENGINE_BURST between the same ageing and flush steps. engine_input() is a
+ * burst of one, so this checks that the burst size changes nothing: the counters, and the
+ * events, records and signals in order (digests), must be equal. Bursts are where the stage-2
+ * entry hint can be stale and where the per-burst counter sums run. */
+enum op_kind { OP_FRAME, OP_AGE, OP_FLUSH };
+
+struct op {
+    uint8_t kind;
+    uint32_t len;
+    uint64_t ts;
+    uint8_t *frame; /* an exact-size copy (OP_FRAME) */
+};
+
+struct script {
+    struct op *ops;
+    size_t n, cap;
+};
+
+NO_COV static void script_add(struct script *sc, uint8_t kind, const uint8_t *frame, uint32_t len,
+                              uint64_t ts)
+{
+    if (!sc)
+        return;
+    if (sc->n == sc->cap) {
+        sc->cap = sc->cap ? 2 * sc->cap : 256;
+        sc->ops = realloc(sc->ops, sc->cap * sizeof(*sc->ops));
+        CHECK(sc->ops != NULL);
+    }
+    struct op *o = &sc->ops[sc->n++];
+    o->kind = kind;
+    o->len = len;
+    o->ts = ts;
+    o->frame = NULL;
+    if (kind == OP_FRAME) {
+        o->frame = malloc(len ? len : 1);
+        CHECK(o->frame != NULL);
+        memcpy(o->frame, frame, len);
+    }
+}
+
+NO_COV static void script_free(struct script *sc)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        free(sc->ops[i].frame);
+    free(sc->ops);
+}
+
+/* FNV-1a over the bytes of a sink's record, chained into the running digest. */
+NO_COV static uint64_t digest_add(uint64_t d, const void *rec, size_t len)
+{
+    const uint8_t *b = rec;
+    d ^= len;
+    for (size_t i = 0; i < len; i++)
+        d = (d ^ b[i]) * 0x100000001b3ULL;
+    return d;
+}
 
 static void wr16(uint8_t *p, uint16_t v)
 {
@@ -572,6 +635,7 @@ NO_COV static void sink(void *ctx, const struct rst_event *ev)
     }
     h->events++;
     h->rst_sum += ev->rst_count;
+    h->digest = digest_add(h->digest, ev, sizeof(*ev));
     if (h->verbose)
         fprintf(stderr,
                 "event ts=%llu cport=%u sport=%u fam=%u cause=%s state=%s check=%s origin=%s "
@@ -598,13 +662,34 @@ NO_COV static void flow_sink(void *ctx, const struct flow_record *r)
     CHECK(r->family == 4 || r->family == 6);
     CHECK(r->orig_pkts + r->resp_pkts >= 1);
     h->records++;
+    h->digest = digest_add(h->digest, r, sizeof(*r));
 }
 
 NO_COV static void signal_sink(void *ctx, const struct overload_event *ov)
 {
-    (void)ctx;
+    struct harness *h = ctx;
     CHECK(ov->signal < OVL_MAX);
     CHECK(ov->family == 4 || ov->family == 6);
+    h->digest = digest_add(h->digest, ov, sizeof(*ov));
+}
+
+/* The twin's sinks: the same records, digested only. */
+NO_COV static void twin_sink(void *ctx, const struct rst_event *ev)
+{
+    uint64_t *d = ctx;
+    *d = digest_add(*d, ev, sizeof(*ev));
+}
+
+NO_COV static void twin_flow_sink(void *ctx, const struct flow_record *r)
+{
+    uint64_t *d = ctx;
+    *d = digest_add(*d, r, sizeof(*r));
+}
+
+NO_COV static void twin_signal_sink(void *ctx, const struct overload_event *ov)
+{
+    uint64_t *d = ctx;
+    *d = digest_add(*d, ov, sizeof(*ov));
 }
 
 /* The table's index, free list and flows agree; every live flow is sane and findable. */
@@ -745,8 +830,10 @@ NO_COV static void check_flushed(struct harness *h)
 
 static void step_done(struct harness *h, uint64_t ts, uint8_t delta)
 {
-    if (h->inputs % AGE_EVERY == 0 || delta >> 6 >= 2)
+    if (h->inputs % AGE_EVERY == 0 || delta >> 6 >= 2) {
         engine_age(h->e, ts);
+        script_add(h->script, OP_AGE, NULL, 0, ts);
+    }
     /* Corruption of the table persists, so a periodic full check finds it, only later. */
     if (h->inputs % TABLE_CHECK_EVERY == 0)
         check_table(h->e);
@@ -758,6 +845,7 @@ static void feed(struct harness *h, const uint8_t *frame, uint32_t len, uint64_t
     h->inputs++;
     h->bytes += len;
     engine_input(h->e, frame, len, ts);
+    script_add(h->script, OP_FRAME, frame, len, ts);
 }
 
 static void run_raw(struct harness *h, struct rd *r, uint64_t ts)
@@ -793,12 +881,14 @@ static void run_structured(struct harness *h, struct rd *r, uint64_t ts)
         if (b0 >= 0xf0) { /* control: flush mid-stream */
             check_table(h->e);
             engine_flush(h->e);
+            script_add(h->script, OP_FLUSH, NULL, 0, 0);
             check_flushed(h);
             continue;
         }
         if (b0 >= 0xe0) { /* control: jump ahead and age */
             ts += (uint64_t)(b0 & 0x0f) * 1000000;
             engine_age(h->e, ts);
+            script_add(h->script, OP_AGE, NULL, 0, ts);
             check_stats(h);
             continue;
         }
@@ -810,6 +900,47 @@ static void run_structured(struct harness *h, struct rd *r, uint64_t ts)
         feed(h, b.frame, b.len, ts);
         step_done(h, ts, delta);
     }
+}
+
+/* Run the script through a new engine in bursts whose sizes rotate from seed; flush at the
+ * end. Returns the twin's digest; its counters are in *stats. */
+NO_COV static uint64_t run_twin(const struct engine_config *cfg, const struct script *sc,
+                                unsigned seed, struct engine_stats *stats)
+{
+    static const uint8_t sizes[8] = {ENGINE_BURST, 1, 5, ENGINE_BURST, 17, 2, ENGINE_BURST, 9};
+    const uint8_t *frames[ENGINE_BURST];
+    uint32_t lens[ENGINE_BURST];
+    uint64_t ts[ENGINE_BURST];
+    uint64_t digest = 0;
+    unsigned n = 0, want = sizes[seed & 7];
+
+    memset(stats, 0, sizeof(*stats));
+    struct engine *e = engine_create(cfg, stats, twin_sink, &digest, WORKER_ID);
+    CHECK(e != NULL);
+    CHECK(engine_set_flow_sink(e, twin_flow_sink, &digest) == 0);
+    engine_set_signal_sink(e, twin_signal_sink, &digest);
+    for (size_t i = 0; i <= sc->n; i++) {
+        const struct op *o = i < sc->n ? &sc->ops[i] : NULL;
+        if (o && o->kind == OP_FRAME) {
+            frames[n] = o->frame;
+            lens[n] = o->len;
+            ts[n] = o->ts;
+            if (++n < want)
+                continue;
+        }
+        if (n) { /* the burst is full, or a step or the end comes */
+            engine_input_burst(e, frames, lens, ts, NULL, n);
+            n = 0;
+            want = sizes[++seed & 7];
+        }
+        if (o && o->kind == OP_AGE)
+            engine_age(e, o->ts);
+        else if (o && o->kind == OP_FLUSH)
+            engine_flush(e);
+    }
+    engine_flush(e);
+    engine_destroy(e);
+    return digest;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -841,9 +972,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.closed_timeout_us = 2000000;
     }
 
+    static struct script sc;
     memset(&stats, 0, sizeof(stats));
     memset(&h, 0, sizeof(h));
+    memset(&sc, 0, sizeof(sc));
     h.stats = &stats;
+    h.script = &sc;
     h.structured = c & 1;
     h.verbose = getenv("RSTSCOPE_FUZZ_VERBOSE") != NULL;
     struct rd r = {data + 1, size - 1};
@@ -855,7 +989,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.e = engine_create(&cfg, &stats, sink, &h, WORKER_ID);
     CHECK(h.e != NULL);
     CHECK(engine_set_flow_sink(h.e, flow_sink, &h) == 0);
-    engine_set_signal_sink(h.e, signal_sink, NULL);
+    engine_set_signal_sink(h.e, signal_sink, &h);
 
     if (h.structured)
         run_structured(&h, &r, TS_BASE);
@@ -865,6 +999,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_table(h.e);
     engine_flush(h.e);
     check_flushed(&h);
+    /* The burst twin: the same counters and the same records, in the same order. */
+    struct engine_stats twin;
+    uint64_t twin_digest = run_twin(&cfg, &sc, c, &twin);
+    CHECK(memcmp(&twin, &stats, sizeof(stats)) == 0);
+    CHECK(twin_digest == h.digest);
+    script_free(&sc);
     if (h.verbose)
         fprintf(stderr,
                 "config=0x%02x link=%d packets=%llu tcp=%llu rst=%llu resets=%llu created=%llu "

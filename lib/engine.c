@@ -495,8 +495,10 @@ static uint32_t packet_sig(const struct pkt_info *p)
     uint64_t x = ((uint64_t)p->seq << 32) | p->ack;
     uint64_t y = ((uint64_t)p->ip_id << 48) | ((uint64_t)p->flags << 40) |
                  ((uint64_t)p->win << 24) | (p->payload_len & 0xffffff);
-    /* One multiply-fold: a copy must match and anything else should not (2^-32 once folded);
-     * two chained splitmix64 rounds bought nothing more for twice the instructions. */
+    /* One multiply-fold: a copy must match and anything else should not (2^-31: 32 bits
+     * folded, one forced). Two chained splitmix64 rounds bought nothing more for twice the
+     * instructions. Unkeyed, like them: the one degenerate input (seq:ack equal to the first
+     * constant, product 0) is 2^-64 per packet, and a forger gains nothing it lacked before. */
     uint64_t h = rs_mum(x ^ 0x2d358dccaa6c78a5ULL, y ^ 0x8bb84b93962eacc9ULL);
     return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
 }
@@ -542,10 +544,9 @@ static void seg_counts_flush(struct engine_stats *s, uint64_t acc)
  * caller counts it (seg_count()). hint: its likely entry, or NULL (flow_table_lookup_hint()). */
 static inline __attribute__((always_inline)) void segment(struct engine *e,
                                                           const struct pkt_info *p, uint64_t ts,
-                                                          const struct flow_key *kp, int d,
+                                                          const struct flow_key *k, int d,
                                                           uint32_t h, const struct flow *hint)
 {
-    const struct flow_key *const k = kp;
     int is_rst = (p->flags & TCP_RST) != 0;
 
     if (ts > e->now_us)
@@ -682,20 +683,6 @@ static inline int frame_kind_counted(const struct pkt_info *p, enum pkt_kind kin
     return kind != PKT_TCP || p->malformed || p->encap.layers;
 }
 
-/* Counters of one parsed frame; 1 when it is a TCP segment to track. */
-static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind kind, uint32_t len)
-{
-    STAT_INC(e->stats, packets);
-    STAT_ADD(e->stats, bytes, len);
-    if (p->family == 4)
-        STAT_INC(e->stats, ipv4);
-    else if (p->family == 6)
-        STAT_INC(e->stats, ipv6);
-    if (frame_kind_counted(p, kind))
-        count_frame_kind(e, p, kind);
-    return kind == PKT_TCP;
-}
-
 #define PIPE_AHEAD 8 /* packets between a slot's prefetch and its read (stage 1 -> 2) */
 
 #define V6_AHEAD 4 /* packets between an IPv6 pair's prefetch and its read (stage 3) */
@@ -703,8 +690,9 @@ static int count_frame(struct engine *e, const struct pkt_info *p, enum pkt_kind
 #define PROBE_AHEAD 4 /* slots stage 2 looks at: most probes end within them at load <= 3/4 */
 
 /* Stage 2 of engine_input_burst(): the first slot from home whose tag matches names the
- * likely entry (a hint only: stage 3 looks up again, and an earlier packet of the burst may
- * have moved it). Following the probe rather than taking the home slot's entry matters when
+ * likely entry (a hint only: stage 3 uses it when it is live and holds the segment's key, and
+ * looks up again otherwise, as an earlier packet of the burst may have removed or reused
+ * it). Following the probe rather than taking the home slot's entry matters when
  * another flow sits at home: its entry would be fetched instead. The slots are in the line
  * stage 1 prefetched (or the next one). NULL for a new flow. */
 static inline const struct flow *likely_entry(const struct flow_table *t, uint32_t h)
@@ -770,7 +758,8 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
     if (n > ENGINE_BURST)
         n = ENGINE_BURST;
     /* Stage 1: parse, key, hash; prefetch the home slot of each TCP segment. Counting here
-     * is safe: counters are commutative and only this thread writes them. Stage 2 of the
+     * is safe: counters are commutative and only this thread writes them (a sink called in
+     * stage 3 sees the whole burst counted, as engine.h says). Stage 2 of the
      * packet PIPE_AHEAD places back runs in the same loop, so that its slot prefetch had the
      * time of that many packets to arrive. */
     uint64_t bytes = 0, v4 = 0, v6 = 0;
@@ -779,7 +768,8 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
         if (i >= PIPE_AHEAD)
             ent[i - PIPE_AHEAD] = prefetch_entry(t, tcp[i - PIPE_AHEAD], h[i - PIPE_AHEAD]);
         enum pkt_kind kind = pkt_parse_link(frames[i], lens[i], e->cfg.link, &p[i]);
-        /* count_frame()'s counters, summed per burst: the common ones in registers. */
+        /* Frame counters, summed per burst (stored after the loop): the common ones in
+         * registers, the rare ones per frame. */
         bytes += lens[i];
         v4 += p[i].family == 4;
         v6 += p[i].family == 6;
@@ -827,11 +817,9 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
 
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts)
 {
-    struct pkt_info p;
-    enum pkt_kind kind = pkt_parse_link(frame, len, e->cfg.link, &p);
-
-    if (count_frame(e, &p, kind, len))
-        engine_segment(e, &p, ts);
+    /* A burst of one: one copy of the counting and the stages, whose equivalence across
+     * burst sizes the fuzzer checks (fuzz_engine's burst twin). */
+    engine_input_burst(e, &frame, &len, &ts, NULL, 1);
 }
 
 /* hold_wheel_expire() callback: the event's hold ran out. */

@@ -68,7 +68,9 @@ struct engine_config {
     uint32_t host_entries;         /* per-host baseline cache size (0 = no host baselines) */
     uint64_t handshake_timeout_us; /* idle expiry of half-open connections */
     uint64_t established_timeout_us;
-    uint64_t closed_timeout_us;   /* closed or reset connections linger this long */
+    uint64_t closed_timeout_us; /* closed or reset connections linger this long */
+    /* (The three timeouts are read once, by engine_create(), into engine.idle_us[]: changing
+     * them in a running engine's cfg has no effect.) */
     uint32_t age_budget;          /* most flows examined per engine_age() call */
     uint64_t age_sweep_us;        /* the ageing scan covers the table once per this much
                                      time (idle expiry, unanswered SYNs); 0 = age_budget
@@ -139,15 +141,18 @@ void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx);
  * engine's thread). Costs sizeof(struct zeek_conn) per table entry. -1 on allocation failure. */
 int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx);
 
-/* Process one frame captured at ts_us. */
+/* Process one frame captured at ts_us (a burst of one). */
 void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t ts_us);
 
 #define ENGINE_BURST 32 /* most frames engine_input_burst() takes per call */
 /*
- * Process n <= ENGINE_BURST frames in order, with exactly the result of n engine_input()
- * calls. It parses and hashes them all first and prefetches each one's index slot, then each
- * one's flow entry, so that the cache misses of a large table overlap instead of adding up
- * (the table itself is only read through the usual lookup: a prefetch is a hint, never state).
+ * Process n <= ENGINE_BURST frames in order: when it returns, the result is exactly that of
+ * n engine_input() calls. It parses and hashes them all first and prefetches each one's index
+ * slot, then each one's flow entry, so that the cache misses of a large table overlap instead
+ * of adding up. The entry found then is a hint, never state: a segment uses it only when it
+ * is live and holds the segment's key (keys are unique), else the lookup runs as usual. The
+ * burst's frame and segment counters are added before its first segment is analysed: a sink
+ * called during the burst sees them ahead of the analysis.
  * hashes is NULL, or holds for each frame that parses as TCP with the engine's link type the
  * flow_key_hash() of its canonical key (the software distributor computed it to pick the
  * worker): then it is not computed twice. Entries of other frames are ignored.

@@ -252,7 +252,6 @@ static inline uint32_t flow_hs_ts(const struct flow *f)
     return f->dir[1 - f->client_dir].hs_ts;
 }
 
-/* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
 /* A 64-bit word loaded from memory, in memory (big-endian) order for comparisons. */
 static inline uint64_t rs_be64(uint64_t x)
 {
@@ -278,6 +277,7 @@ static inline int addr_cmp16(const uint8_t *a, const uint8_t *b)
     return 0;
 }
 
+/* Build the canonical key; *dir = index of the packet's sender (0 = lo). */
 static inline void flow_key_make(const struct pkt_info *p, struct flow_key *k, int *dir)
 {
     int c = addr_cmp16(p->src, p->dst);

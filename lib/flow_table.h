@@ -112,7 +112,6 @@ static inline void flow_table_key(const struct flow_table *t, const struct flow 
     }
 }
 
-/* Home slot of a hash: multiply-shift range reduction into [0, nslots). */
 /* f's stored key is k's (c: k's stored form, v6: k is IPv6). */
 static inline int flow_table_key_matches(const struct flow_table *t, const struct flow *f,
                                          const struct flow_key *k, const struct flow_ckey *c,
@@ -126,6 +125,7 @@ static inline int flow_table_key_matches(const struct flow_table *t, const struc
     return addr_cmp16(pair, k->lo_addr) == 0 && addr_cmp16(pair + 16, k->hi_addr) == 0;
 }
 
+/* Home slot of a hash: multiply-shift range reduction into [0, nslots). */
 static inline uint32_t flow_table_home(const struct flow_table *t, uint32_t hash)
 {
     return (uint32_t)(((uint64_t)hash * t->nslots) >> 32);

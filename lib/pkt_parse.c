@@ -319,6 +319,7 @@ enum pkt_kind pp_ip_any(const uint8_t *data, uint32_t len, uint32_t off, struct 
  * straight 16-byte stores. */
 PP_INLINE void info_init(struct pkt_info *out)
 {
+    _Static_assert(sizeof(struct pkt_info) > 64, "info_init() clears 64 bytes, then the rest");
     memset(out, 0, 64);
     memset((uint8_t *)out + 64, 0, sizeof(*out) - 64);
     out->opt.wscale = 0xff;

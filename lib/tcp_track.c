@@ -133,7 +133,7 @@ static int is_keepalive(const struct flow_dir *fd, unsigned fl, uint32_t seq, ui
  * with one instruction, except the bit-fields (see xf).
  */
 static inline __attribute__((always_inline)) unsigned
-segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int plain)
+track_body(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int plain)
 {
     /* Chosen, not indexed: from f + d * 28 the compiler rebuilt the address at every use. */
     struct flow_dir *fd = d ? &f->dir[1] : &f->dir[0];
@@ -226,12 +226,12 @@ segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int plain)
 static __attribute__((noinline)) unsigned segment_syn_fin(struct flow *f, const struct pkt_info *p,
                                                           int d, uint64_t ts)
 {
-    return segment(f, p, d, ts, 0);
+    return track_body(f, p, d, ts, 0);
 }
 
 unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts)
 {
     if (p->flags & (TCP_SYN | TCP_FIN))
         return segment_syn_fin(f, p, d, ts);
-    return segment(f, p, d, ts, 1);
+    return track_body(f, p, d, ts, 1);
 }

@@ -1248,6 +1248,134 @@ Test(engine, frames_and_segments_give_the_same_events)
     pb_harness_free(hi);
 }
 
+/* engine_input_burst() of any size ends where as many engine_input() calls end: the same
+ * counters, the same events in the same order. Every cause's conversation at once, their
+ * segments interleaved so that each burst holds many flows, in a table too small for them
+ * (evictions, drops, a held-event pool that fills), with tagged, truncated and non-IP frames
+ * mixed in. The fuzzer's burst twin checks the same on arbitrary input. */
+Test(engine, bursts_equal_frame_by_frame)
+{
+    enum { NCASES = sizeof(cause_cases) / sizeof(cause_cases[0]), MAXF = 8 * NCASES };
+    static const unsigned sizes[] = {ENGINE_BURST, 7, 1, 19, 2};
+    static uint8_t buf[MAXF][PB_MAX_FRAME];
+    const uint8_t *frames[MAXF];
+    uint32_t lens[MAXF];
+    uint64_t ts[MAXF];
+    unsigned n = 0;
+    struct pb_conv c;
+    struct pb_pkt pk;
+
+    for (int k = 0; k < 8; k++) {
+        for (size_t i = 0; i < NCASES; i++) {
+            if (k >= cause_cases[i].n)
+                continue;
+            pb_conv_init(&c, i % 3 == 1 ? 6 : 4);
+            c.cport = (uint16_t)(30000 + i % (NCASES / 2)); /* tuples reused: port reuse */
+            if (i % 4 == 2) {
+                c.n_vlans = 1;
+                c.vlan_tpid[0] = PB_ETH_VLAN;
+                c.vlan_tci[0] = (uint16_t)(100 + i);
+            }
+            pb_conv_pkt(&c, &cause_cases[i].segs[k], &pk);
+            lens[n] = pb_build(&pk, buf[n], PB_MAX_FRAME, NULL);
+            if (i % 11 == 5 && k == 1)
+                lens[n] = 30; /* cut inside the IP header: malformed */
+            ts[n] = SEC + (uint64_t)n * 50 * MS;
+            n++;
+        }
+        pb_pkt_init(&pk, 4);
+        pk.ethertype = PB_ETH_ARP;
+        lens[n] = pb_build(&pk, buf[n], PB_MAX_FRAME, NULL);
+        ts[n] = SEC + (uint64_t)n * 50 * MS;
+        n++;
+    }
+    cr_assert(n <= MAXF);
+    for (unsigned i = 0; i < n; i++)
+        frames[i] = buf[i];
+
+    struct pb_harness *one = harness(8, 200 * MS), *many = harness(8, 200 * MS);
+    for (unsigned i = 0; i < n; i++)
+        engine_input(one->e, frames[i], lens[i], ts[i]);
+    for (unsigned i = 0, b = 0; i < n; b++) {
+        unsigned m = sizes[b % (sizeof(sizes) / sizeof(sizes[0]))];
+        if (m > n - i)
+            m = n - i;
+        engine_input_burst(many->e, frames + i, lens + i, ts + i, NULL, m);
+        i += m;
+    }
+    engine_flush(one->e);
+    engine_flush(many->e);
+    cr_assert_gt(one->nev, 5u, "the frames make reset events");
+    cr_assert_gt(one->stats.flows_evicted + one->stats.flows_dropped, 0u, "the table fills");
+    cr_assert_gt(one->stats.malformed_total, 0u);
+    cr_assert_gt(one->stats.non_ip, 0u);
+    cr_assert_eq(many->nev, one->nev);
+    for (uint32_t i = 0; i < one->nev; i++)
+        cr_assert_arr_eq(&many->ev[i], &one->ev[i], sizeof(struct rst_event), "event %u", i);
+    cr_assert_arr_eq(&many->stats, &one->stats, sizeof(one->stats), "every counter");
+    pb_harness_free(one);
+    pb_harness_free(many);
+}
+
+/* Stale entry hints: within one burst, new connections evict closed ones from a full table
+ * and take their entries; later segments of the closed ones, whose stage-2 hint names those
+ * entries, must not be applied to the new connections. */
+Test(engine, burst_hints_of_evicted_flows)
+{
+    enum { N = 8 };
+    static uint8_t buf[3 * N][PB_MAX_FRAME];
+    const uint8_t *frames[3 * N];
+    uint32_t lens[3 * N];
+    uint64_t ts[3 * N];
+    static const struct pb_seg close4[4] = {
+        PB_C(FIN | ACK, 1, 1, 0), PB_S(FIN | ACK, 1, 2, 0), PB_C(ACK, 2, 2, 0),
+        PB_C(ACK | PSH, 2, 2, 10), /* a straggler, sent after the close */
+    };
+    struct pb_harness *one = harness(N, 200 * MS), *many = harness(N, 200 * MS);
+    struct pb_conv c;
+    struct pb_pkt pk;
+    unsigned n = 0;
+
+    /* N closed connections fill the table (each one's straggler kept for later). */
+    for (int i = 0; i < N; i++) {
+        pb_conv_init(&c, 4);
+        c.cport = (uint16_t)(20000 + i);
+        for (int k = 0; k < 3; k++) {
+            struct pb_seg sg = pb_handshake[k];
+            sg.t = (uint64_t)(i * 10 + k) * MS;
+            pb_run(one, &c, &sg, 1, PB_FRAMES);
+            pb_run(many, &c, &sg, 1, PB_FRAMES);
+        }
+        for (int k = 0; k < 3; k++) {
+            struct pb_seg sg = close4[k];
+            sg.t = (uint64_t)(100 + i * 10 + k) * MS;
+            pb_run(one, &c, &sg, 1, PB_FRAMES);
+            pb_run(many, &c, &sg, 1, PB_FRAMES);
+        }
+    }
+    cr_assert_eq(one->stats.flows_active, (uint64_t)N);
+    /* One burst: N new connections' SYNs (each evicts a closed one), then the stragglers. */
+    for (int i = 0; i < 2 * N; i++) {
+        pb_conv_init(&c, 4);
+        c.cport = (uint16_t)(i < N ? 30000 + i : 20000 + i - N);
+        pb_conv_pkt(&c, i < N ? &pb_handshake[0] : &close4[3], &pk);
+        lens[n] = pb_build(&pk, buf[n], PB_MAX_FRAME, NULL);
+        frames[n] = buf[n];
+        ts[n] = SEC + (uint64_t)n * MS;
+        n++;
+    }
+    for (unsigned i = 0; i < n; i++)
+        engine_input(one->e, frames[i], lens[i], ts[i]);
+    engine_input_burst(many->e, frames, lens, ts, NULL, n);
+    cr_assert_gt(one->stats.flows_evicted, 0u);
+    engine_flush(one->e);
+    engine_flush(many->e);
+    cr_assert_eq(many->nev, one->nev);
+    cr_assert_arr_eq(&many->stats, &one->stats, sizeof(one->stats), "every counter");
+    pb_harness_free(one);
+    pb_harness_free(many);
+}
+
 Test(engine, stats_accumulate_sums_workers)
 {
     struct pb_harness *a = harness(16, SEC), *b = harness(16, SEC);
