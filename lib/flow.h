@@ -37,7 +37,8 @@ static inline uint32_t rs_mapped_word(void)
  *   hi address's last 4 bytes, in memory order; the entry alone holds the whole key.
  * - IPv6 (any other address pair): a is the index + 1 of the address pair in the table's
  *   IPv6 pool (flow_table.h), b is 0; the ports are here.
- * flow.key_v6 tells the two apart. A dead entry's key is not read.
+ * flow.key_v6 tells the two apart. A dead entry's key is read only after its state
+ * (FLOW_STATE_DEAD) has rejected it.
  */
 struct flow_ckey {
     uint32_t a;
@@ -224,7 +225,7 @@ struct flow {
     uint8_t client_dir : 1;      /* dir index of the client (SYN sender, or best guess) */
     uint8_t direction_known : 1; /* client_dir comes from a SYN or SYN-ACK */
     uint8_t wscale_ok : 1;       /* both SYNs carried window scale: windows are scaled */
-    uint8_t state;               /* enum conn_state */
+    uint8_t state;               /* enum conn_state; FLOW_STATE_DEAD on the free list */
     uint8_t fflags;              /* FF_* */
     uint8_t spare;
     /* Signature of its latest packet that was not a copy (never 0 once set), sent by
@@ -240,6 +241,10 @@ struct flow {
     uint32_t first_ts; /* ts32() of its first packet */
     struct flow_dir dir[2];
 };
+
+/* flow.state of a dead entry (flow_table_remove()): never an enum conn_state. */
+#define FLOW_STATE_DEAD 0xff
+_Static_assert(CS_MAX < FLOW_STATE_DEAD, "a dead entry's state is no connection state");
 
 _Static_assert(sizeof(struct flow) == 104, "struct flow changed: update docs/performance.md");
 _Static_assert(offsetof(struct flow, state) == 17 && offsetof(struct flow, dir) == 48,

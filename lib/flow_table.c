@@ -189,8 +189,10 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
         t->v6free = f->key.a;
         t->v6used--;
     }
-    /* Dead: its hash field now links the free list (nothing reads a dead entry's hash). */
+    /* Dead: its hash field now links the free list (nothing reads a dead entry's hash), and
+     * its state says so to a lookup hint that still names it. */
     f->hash = t->free_head;
+    f->state = FLOW_STATE_DEAD;
     t->free_head = idx + 1;
     t->used--;
 }
