@@ -202,6 +202,7 @@ track_body(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int pla
     fd->ttl = p->ttl;
     /* A counter (Linux per socket, Windows per host) steps by small amounts; random IDs
      * (BSD, macOS) or zero (many stacks with DF) clear the flag: then the ID is no evidence. */
+    _Static_assert(DX_IPID_SEQ == DX_IPID_STEP << 1, "a second step shifts STEP into SEQ");
     const unsigned family = p->family, ip_id = p->ip_id, old_id = fd->ip_id;
     if (family != 4)
         xf &= ~(DX_IPID_STEP | DX_IPID_SEQ);
