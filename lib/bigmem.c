@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -30,10 +31,23 @@ static size_t map_len(size_t n)
     return (n + HUGE_2M - 1) & ~(HUGE_2M - 1);
 }
 
+void *line_zalloc(size_t n)
+{
+#ifdef RS_ASAN
+    return calloc(1, n ? n : 1); /* exact size: an overrun into the padding stays detected */
+#else
+    size_t len = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, len ? len : 64);
+    if (p)
+        memset(p, 0, len ? len : 64);
+    return p;
+#endif
+}
+
 void *big_zalloc(size_t n)
 {
     if (!use_map(n))
-        return calloc(1, n ? n : 1);
+        return line_zalloc(n);
     void *p = mmap(NULL, map_len(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;

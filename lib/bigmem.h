@@ -14,7 +14,14 @@
 
 #include <stddef.h>
 
-/* n zeroed bytes, NULL on failure. Free with big_free(p, n), same n. */
+/* n zeroed bytes on cache lines of their own: 64-byte aligned and padded to a whole line, so
+ * that no other allocation shares a line with them. Every worker's engine is created on the
+ * main thread, from one malloc arena: with plain calloc() the end of one worker's state and
+ * the start of the next could share a line that both write per packet (false sharing).
+ * NULL on failure; free with free(). */
+void *line_zalloc(size_t n);
+/* n zeroed bytes, NULL on failure, on lines of their own as line_zalloc(). Free with
+ * big_free(p, n), same n. */
 void *big_zalloc(size_t n);
 void big_free(void *p, size_t n);
 /* Touch every page of p[0..n) now (writing the zero it holds), so that no page fault happens

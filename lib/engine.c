@@ -56,7 +56,7 @@ static uint64_t idle_limit_of(const struct engine_config *c, unsigned st)
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id)
 {
-    struct engine *e = calloc(1, sizeof(*e));
+    struct engine *e = line_zalloc(sizeof(*e));
     if (!e)
         return NULL;
     e->cfg = *cfg;
@@ -79,7 +79,7 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     if (e->rst_cap < 64)
         e->rst_cap = 64;
     e->rst_pool = big_zalloc(((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
-    e->rst_free = malloc((size_t)e->rst_cap * sizeof(*e->rst_free));
+    e->rst_free = line_zalloc((size_t)e->rst_cap * sizeof(*e->rst_free));
     if (!e->rst_pool || !e->rst_free) {
         engine_destroy(e);
         return NULL;
@@ -101,9 +101,10 @@ void engine_destroy(struct engine *e)
 {
     if (!e)
         return;
+    if (e->zk) /* before the table: its size is the table's capacity */
+        big_free(e->zk, (size_t)e->ft->capacity * sizeof(*e->zk));
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
-    free(e->zk);
     big_free(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
     free(e->rst_free);
     free(e);
@@ -135,7 +136,7 @@ void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
 int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx)
 {
     if (fn && !e->zk) {
-        e->zk = calloc(e->ft->capacity, sizeof(*e->zk));
+        e->zk = big_zalloc((size_t)e->ft->capacity * sizeof(*e->zk));
         if (!e->zk)
             return -1;
     }

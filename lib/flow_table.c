@@ -53,7 +53,7 @@ struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
 {
     if (capacity == 0 || capacity > (1u << 30))
         return NULL;
-    struct flow_table *t = calloc(1, sizeof(*t));
+    struct flow_table *t = line_zalloc(sizeof(*t));
     if (!t)
         return NULL;
     t->capacity = capacity;
@@ -67,7 +67,7 @@ struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
      * is touched, and so placed on the NUMA node, by the worker that first uses it. */
     t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
     t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
-    t->live = calloc(live_words(capacity), sizeof(uint64_t));
+    t->live = line_zalloc((size_t)live_words(capacity) * sizeof(uint64_t));
     t->v6 = big_zalloc((size_t)t->v6cap * sizeof(*t->v6));
     if (!t->slots || !t->flows || !t->live || !t->v6) {
         flow_table_destroy(t);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "flow.h" /* rs_mix64 */
 
 struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
@@ -10,10 +11,10 @@ struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
     uint32_t n = 1;
     while (n < entries && n < (1u << 30))
         n <<= 1;
-    struct host_table *t = calloc(1, sizeof(*t));
+    struct host_table *t = line_zalloc(sizeof(*t));
     if (!t)
         return NULL;
-    t->e = calloc(n, sizeof(*t->e));
+    t->e = big_zalloc((size_t)n * sizeof(*t->e));
     if (!t->e) {
         free(t);
         return NULL;
@@ -27,7 +28,7 @@ void host_table_destroy(struct host_table *t)
 {
     if (!t)
         return;
-    free(t->e);
+    big_free(t->e, ((size_t)t->mask + 1) * sizeof(*t->e));
     free(t);
 }
 
