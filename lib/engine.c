@@ -491,7 +491,7 @@ static void observe_after_rst(struct engine *e, struct flow *f, int d, const str
 
 /* Signature of a packet for the mirrored-duplicate check: copies of one packet (ingress and
  * egress mirror of the same port, TTL possibly one apart) agree on all of these. */
-static uint32_t packet_sig(const struct pkt_info *p)
+static inline __attribute__((always_inline)) uint32_t packet_sig(const struct pkt_info *p)
 {
     uint64_t x = ((uint64_t)p->seq << 32) | p->ack;
     uint64_t y = ((uint64_t)p->ip_id << 48) | ((uint64_t)p->flags << 40) |

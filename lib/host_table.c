@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "bigmem.h"
-#include "flow.h" /* rs_mix64 */
 
 struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
 {
@@ -32,17 +31,9 @@ void host_table_destroy(struct host_table *t)
     free(t);
 }
 
-static uint32_t slot_of(const struct host_table *t, const uint8_t addr[16])
-{
-    uint64_t a, b;
-    memcpy(&a, addr, 8);
-    memcpy(&b, addr + 8, 8);
-    return (uint32_t)rs_mix64(a ^ rs_mix64(b)) & t->mask;
-}
-
 void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl)
 {
-    struct host_entry *e = &t->e[slot_of(t, addr)];
+    struct host_entry *e = &t->e[host_table_slot(t, addr)];
     if (e->hits == 0 || memcmp(e->addr, addr, 16) != 0) {
         memcpy(e->addr, addr, 16);
         e->ttl = ttl;
@@ -62,13 +53,8 @@ void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl)
     }
 }
 
-void host_table_prefetch(const struct host_table *t, const uint8_t addr[16])
-{
-    __builtin_prefetch(&t->e[slot_of(t, addr)]);
-}
-
 uint8_t host_table_ttl(const struct host_table *t, const uint8_t addr[16])
 {
-    const struct host_entry *e = &t->e[slot_of(t, addr)];
+    const struct host_entry *e = &t->e[host_table_slot(t, addr)];
     return e->hits && memcmp(e->addr, addr, 16) == 0 ? e->ttl : 0;
 }
