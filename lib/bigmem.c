@@ -14,21 +14,26 @@
 #endif
 
 #define HUGE_2M ((size_t)2 << 20)
+#define MAP_MIN ((size_t)64 << 10)
 
-/* Below this a table fits a few huge pages at most: calloc() is as good. */
+/* From 64 KB on, a mapping of its own: zero pages placed lazily, where first touched (a
+ * worker's tables are created on main, and must not all land on main's NUMA node, nor cost
+ * memory before they are used). Below, a few pages at most: line_zalloc(). */
 static int use_map(size_t n)
 {
 #ifdef RS_ASAN
     (void)n;
     return 0;
 #else
-    return n >= HUGE_2M;
+    return n >= MAP_MIN;
 #endif
 }
 
+/* Whole huge pages from 2 MB on (advised as such), whole 4 KB pages below. */
 static size_t map_len(size_t n)
 {
-    return (n + HUGE_2M - 1) & ~(HUGE_2M - 1);
+    size_t unit = n >= HUGE_2M ? HUGE_2M : 4096;
+    return (n + unit - 1) & ~(unit - 1);
 }
 
 void *line_zalloc(size_t n)
@@ -36,10 +41,12 @@ void *line_zalloc(size_t n)
 #ifdef RS_ASAN
     return calloc(1, n ? n : 1); /* exact size: an overrun into the padding stays detected */
 #else
-    size_t len = (n + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, len ? len : 64);
+    if (n > SIZE_MAX - 63)
+        return NULL;
+    size_t len = n ? (n + 63) & ~(size_t)63 : 64;
+    void *p = aligned_alloc(64, len);
     if (p)
-        memset(p, 0, len ? len : 64);
+        memset(p, 0, len);
     return p;
 #endif
 }
@@ -52,7 +59,8 @@ void *big_zalloc(size_t n)
     if (p == MAP_FAILED)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, map_len(n), MADV_HUGEPAGE); /* advice only: failure leaves 4 KB pages */
+    if (n >= HUGE_2M)
+        madvise(p, map_len(n), MADV_HUGEPAGE); /* advice only: failure leaves 4 KB pages */
 #endif
     return p;
 }

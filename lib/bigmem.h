@@ -1,12 +1,14 @@
 /*
- * Zeroed memory for the big per-worker tables (flow array, index, held-RST pool).
+ * Zeroed memory for the per-worker tables (flow array, index, live bitmap, held-RST pool,
+ * host table) and the headers that point to them.
  *
  * Large tables are read at random, one or two cache lines per packet: with 4 KB pages nearly
  * every access also misses the TLB (1M flows span ~50,000 pages, a TLB holds ~2,000). Blocks
  * of 2 MB or more are therefore mapped anonymously and advised as transparent huge pages
  * (MADV_HUGEPAGE: honoured when /sys/kernel/mm/transparent_hugepage/enabled is "always" or
- * "madvise"; otherwise a harmless no-op). Pages are zero and placed lazily, so the worker that
- * touches them first gets them on its NUMA node, as calloc() did.
+ * "madvise"; otherwise a harmless no-op). From 64 KB on a block is a mapping of its own: its
+ * pages are zero and placed lazily, so the worker that touches them first gets them on its
+ * NUMA node, although main creates every worker's tables. Smaller blocks are zeroed at once.
  * Under AddressSanitizer plain calloc() is kept, so that overruns stay detected.
  */
 #ifndef RS_BIGMEM_H

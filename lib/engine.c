@@ -79,7 +79,7 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     if (e->rst_cap < 64)
         e->rst_cap = 64;
     e->rst_pool = big_zalloc(((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
-    e->rst_free = line_zalloc((size_t)e->rst_cap * sizeof(*e->rst_free));
+    e->rst_free = big_zalloc((size_t)e->rst_cap * sizeof(*e->rst_free));
     if (!e->rst_pool || !e->rst_free) {
         engine_destroy(e);
         return NULL;
@@ -106,7 +106,7 @@ void engine_destroy(struct engine *e)
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
     big_free(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
-    free(e->rst_free);
+    big_free(e->rst_free, (size_t)e->rst_cap * sizeof(*e->rst_free));
     free(e);
 }
 

@@ -67,7 +67,7 @@ struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
      * is touched, and so placed on the NUMA node, by the worker that first uses it. */
     t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
     t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
-    t->live = line_zalloc((size_t)live_words(capacity) * sizeof(uint64_t));
+    t->live = big_zalloc(live_words(capacity) * sizeof(uint64_t));
     t->v6 = big_zalloc((size_t)t->v6cap * sizeof(*t->v6));
     if (!t->slots || !t->flows || !t->live || !t->v6) {
         flow_table_destroy(t);
@@ -89,7 +89,7 @@ void flow_table_destroy(struct flow_table *t)
         return;
     big_free(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
-    free(t->live);
+    big_free(t->live, live_words(t->capacity) * sizeof(uint64_t));
     big_free(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
     free(t);
 }
