@@ -10,7 +10,8 @@
  * the executable defines pcap_open_offline() itself and exports it (see app/meson.build):
  * the dynamic linker resolves the net_pcap plugin's call, and ours in capture_file.c, to this
  * definition before libpcap's (ELF interposition). If that ever stops happening, libpcap's
- * own function is used and replays are only slower.
+ * own function is used and replays are only slower (tests/integration/pcap_buffered.sh
+ * notices). It needs a shared libpcap: a static one would define the function twice.
  *
  * Unlocked is safe: a FILE opened here is read by one thread at a time. net_pcap touches its
  * FILE only from the lcore polling that RX queue, and from main while no lcore runs (probe,
@@ -28,7 +29,8 @@
 #define READ_BUFS 4 /* a replay opens two: net_pcap's and the frame count's */
 
 /* Never reused (a FILE may still be open after the open that follows), so an open past the
- * last one keeps glibc's 4 KB buffer. Untouched pages of .bss cost no memory. */
+ * last one (more rx_pcap= files, net_pcap reopening after a stop, a failed open's) keeps
+ * glibc's 4 KB buffer: still unlocked, only slower. Untouched pages of .bss cost no memory. */
 static char bufs[READ_BUFS][READ_BUF];
 static unsigned bufs_used;
 static pthread_mutex_t bufs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,7 +60,7 @@ static pcap_t *libpcap_open_offline(const char *path, char *err)
 
 pcap_t *pcap_open_offline(const char *path, char *err)
 {
-    if (strcmp(path, "-") == 0) /* stdin: libpcap's business */
+    if (!path || strcmp(path, "-") == 0) /* stdin (or no name): libpcap's business */
         return libpcap_open_offline(path, err);
     FILE *f = fopen(path, "rb");
     if (!f) /* libpcap words the failure as its users expect */
