@@ -114,6 +114,8 @@ void engine_prefault(struct engine *e)
 {
     flow_table_prefault(e->ft);
     big_prefault(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
+    if (e->hosts) /* 1.5 MB by default, a random line per SYN */
+        host_table_prefault(e->hosts);
 }
 
 size_t engine_mem_bytes(const struct engine *e)

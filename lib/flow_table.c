@@ -80,6 +80,7 @@ void flow_table_prefault(struct flow_table *t)
 {
     big_prefault(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_prefault(t->flows, (size_t)t->capacity * sizeof(*t->flows));
+    big_prefault(t->live, live_words(t->capacity) * sizeof(uint64_t));
     big_prefault(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
 }
 

@@ -23,6 +23,11 @@ struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
     return t;
 }
 
+void host_table_prefault(struct host_table *t)
+{
+    big_prefault(t->e, ((size_t)t->mask + 1) * sizeof(*t->e));
+}
+
 void host_table_destroy(struct host_table *t)
 {
     if (!t)

@@ -32,6 +32,8 @@ struct host_table {
 /* entries is rounded up to a power of two. NULL on allocation failure. */
 struct host_table *host_table_create(uint32_t entries, uint8_t tolerance);
 void host_table_destroy(struct host_table *t);
+/* Fault its pages in now, on the caller's NUMA node (engine_prefault()). */
+void host_table_prefault(struct host_table *t);
 
 /* Learn: addr (16 bytes, IPv4-mapped) sent a non-RST packet with this TTL. */
 void host_table_note(struct host_table *t, const uint8_t addr[16], uint8_t ttl);
