@@ -53,6 +53,23 @@ static uint64_t idle_limit_of(const struct engine_config *c, unsigned st)
     }
 }
 
+/* Sizes of the engine's own tables: one expression each for allocation, prefault, free and
+ * the memory figures. */
+static size_t rst_pool_bytes(const struct engine *e)
+{
+    return ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool); /* + the scratch slot */
+}
+
+static size_t rst_free_bytes(const struct engine *e)
+{
+    return (size_t)e->rst_cap * sizeof(*e->rst_free);
+}
+
+static size_t zk_bytes(const struct engine *e)
+{
+    return (size_t)e->ft->capacity * sizeof(*e->zk);
+}
+
 struct engine *engine_create(const struct engine_config *cfg, struct engine_stats *stats,
                              event_sink_fn sink, void *sink_ctx, uint8_t id)
 {
@@ -78,8 +95,8 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
     e->rst_cap = cfg->rst_pool ? cfg->rst_pool : cfg->max_flows / 16;
     if (e->rst_cap < 64)
         e->rst_cap = 64;
-    e->rst_pool = big_zalloc(((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
-    e->rst_free = big_zalloc((size_t)e->rst_cap * sizeof(*e->rst_free));
+    e->rst_pool = big_zalloc(rst_pool_bytes(e));
+    e->rst_free = big_zalloc(rst_free_bytes(e));
     if (!e->rst_pool || !e->rst_free) {
         engine_destroy(e);
         return NULL;
@@ -102,31 +119,31 @@ void engine_destroy(struct engine *e)
     if (!e)
         return;
     if (e->zk) /* before the table: its size is the table's capacity */
-        big_free(e->zk, (size_t)e->ft->capacity * sizeof(*e->zk));
+        big_free(e->zk, zk_bytes(e));
     flow_table_destroy(e->ft);
     host_table_destroy(e->hosts);
-    big_free(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
-    big_free(e->rst_free, (size_t)e->rst_cap * sizeof(*e->rst_free));
+    big_free(e->rst_pool, rst_pool_bytes(e));
+    big_free(e->rst_free, rst_free_bytes(e));
     free(e);
 }
 
 void engine_prefault(struct engine *e)
 {
     flow_table_prefault(e->ft);
-    big_prefault(e->rst_pool, ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool));
+    big_prefault(e->rst_pool, rst_pool_bytes(e));
     if (e->hosts) /* 1.5 MB by default, a random line per SYN */
         host_table_prefault(e->hosts);
 }
 
 size_t engine_mem_bytes(const struct engine *e)
 {
-    return flow_table_mem_bytes_v6(e->ft->capacity, e->ft->v6cap) +
-           ((size_t)e->rst_cap + 1) * sizeof(*e->rst_pool) + (size_t)e->rst_cap * sizeof(uint32_t);
+    return flow_table_mem_bytes_v6(e->ft->capacity, e->ft->v6cap) + rst_pool_bytes(e) +
+           rst_free_bytes(e);
 }
 
 size_t engine_flow_record_bytes(const struct engine *e)
 {
-    return e->zk ? (size_t)e->ft->capacity * sizeof(*e->zk) : 0;
+    return e->zk ? zk_bytes(e) : 0;
 }
 
 void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
@@ -138,7 +155,7 @@ void engine_set_signal_sink(struct engine *e, signal_sink_fn fn, void *ctx)
 int engine_set_flow_sink(struct engine *e, flow_sink_fn fn, void *ctx)
 {
     if (fn && !e->zk) {
-        e->zk = big_zalloc((size_t)e->ft->capacity * sizeof(*e->zk));
+        e->zk = big_zalloc(zk_bytes(e));
         if (!e->zk)
             return -1;
     }

@@ -12,9 +12,10 @@ static uint32_t slots_for(uint32_t capacity)
     return n < 16 ? 16 : (uint32_t)n;
 }
 
-static size_t live_words(uint32_t capacity)
+/* The live bitmap: one bit per entry, in whole 64-bit words. */
+static size_t live_bytes(uint32_t capacity)
 {
-    return ((size_t)capacity + 63) / 64;
+    return ((size_t)capacity + 63) / 64 * sizeof(uint64_t);
 }
 
 uint32_t flow_table_v6_share(uint32_t capacity, uint32_t pct)
@@ -40,7 +41,7 @@ static uint32_t v6_for(uint32_t capacity, uint32_t v6cap)
 size_t flow_table_mem_bytes_v6(uint32_t capacity, uint32_t v6cap)
 {
     return sizeof(struct flow_table) + (size_t)slots_for(capacity) * sizeof(uint32_t) +
-           (size_t)capacity * sizeof(struct flow) + live_words(capacity) * sizeof(uint64_t) +
+           (size_t)capacity * sizeof(struct flow) + live_bytes(capacity) +
            (size_t)v6_for(capacity, v6cap) * sizeof(struct flow_v6pair);
 }
 
@@ -67,7 +68,7 @@ struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
      * is touched, and so placed on the NUMA node, by the worker that first uses it. */
     t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
     t->flows = big_zalloc((size_t)capacity * sizeof(*t->flows));
-    t->live = big_zalloc(live_words(capacity) * sizeof(uint64_t));
+    t->live = big_zalloc(live_bytes(capacity));
     t->v6 = big_zalloc((size_t)t->v6cap * sizeof(*t->v6));
     if (!t->slots || !t->flows || !t->live || !t->v6) {
         flow_table_destroy(t);
@@ -80,7 +81,7 @@ void flow_table_prefault(struct flow_table *t)
 {
     big_prefault(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_prefault(t->flows, (size_t)t->capacity * sizeof(*t->flows));
-    big_prefault(t->live, live_words(t->capacity) * sizeof(uint64_t));
+    big_prefault(t->live, live_bytes(t->capacity));
     big_prefault(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
 }
 
@@ -90,7 +91,7 @@ void flow_table_destroy(struct flow_table *t)
         return;
     big_free(t->slots, (size_t)t->nslots * sizeof(*t->slots));
     big_free(t->flows, (size_t)t->capacity * sizeof(*t->flows));
-    big_free(t->live, live_words(t->capacity) * sizeof(uint64_t));
+    big_free(t->live, live_bytes(t->capacity));
     big_free(t->v6, (size_t)t->v6cap * sizeof(*t->v6));
     free(t);
 }
