@@ -234,9 +234,7 @@ int distributor_main(void *arg)
                     flow_key_make(&pi, &key, &d);
                     h = flow_key_hash(&key);
                 }
-                /* High bits pick the worker: the flow table indexes by the low ones, and
-                 * sharing them would leave most home slots of each table unused. */
-                unsigned wi = (unsigned)(((uint64_t)h * p->n_workers) >> 32);
+                unsigned wi = flow_worker_of(h, p->n_workers);
                 /* The worker's flow table needs the same hash: hand it over instead of
                  * recomputing it (it is 0 for frames the engine will not track). */
                 m->hash.rss = h;

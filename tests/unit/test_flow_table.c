@@ -675,3 +675,36 @@ Test(flow_table, hash_spreads_structured_keys)
     }
     free(h);
 }
+
+/* A software distributor's worker choice must leave each worker's flows spread over all of
+ * its table's home slots: choosing by the bits multiply-shift uses put a 2-worker replay's
+ * flows in half of each table, one probe cluster, and throughput collapsed. */
+Test(flow_table, worker_choice_spreads_home_slots)
+{
+    enum { N = 200000, PARTS = 8 };
+    struct flow_table *t = flow_table_create(1u << 16);
+    cr_assert_not_null(t);
+    for (unsigned n = 2; n <= 4; n++) {
+        uint32_t per_worker[4] = {0}, part[4][PARTS] = {{0}};
+        for (uint32_t i = 0; i < N; i++) {
+            struct flow_key k;
+            key_n(i, &k);
+            uint32_t h = flow_key_hash(&k);
+            unsigned w = flow_worker_of(h, n);
+            cr_assert_lt(w, n);
+            per_worker[w]++;
+            part[w][(uint64_t)flow_table_home(t, h) * PARTS / t->nslots]++;
+        }
+        for (unsigned w = 0; w < n; w++) {
+            cr_assert(per_worker[w] > N / n * 9 / 10 && per_worker[w] < N / n * 11 / 10,
+                      "%u workers: worker %u got %u of %u flows", n, w, per_worker[w], N);
+            for (unsigned s = 0; s < PARTS; s++)
+                cr_assert(part[w][s] > per_worker[w] / PARTS * 8 / 10 &&
+                              part[w][s] < per_worker[w] / PARTS * 12 / 10,
+                          "%u workers: worker %u has %u of its %u flows' home slots in "
+                          "eighth %u of the table",
+                          n, w, part[w][s], per_worker[w], s);
+        }
+    }
+    flow_table_destroy(t);
+}
