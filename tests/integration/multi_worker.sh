@@ -58,6 +58,23 @@ else
     bad "jumbo frames"
 fi
 
+# --max-flows equal to the connections, all open at once: a hash never splits them exactly
+# evenly, so each worker's table has room beyond its share and nothing is evicted.
+for workers in 2 3; do
+    s=$TMP/exact.$workers.json
+    if "$RSTSCOPE" --pcap "$TMP/gen.pcap" --workers "$workers" --max-flows 3000 --quiet \
+        --status-interval 0 --summary "$s" 2>"$TMP/err" &&
+        python3 - "$s" <<'PY'; then
+import json, sys
+f = json.load(open(sys.argv[1]))["flows"]
+assert f["created"] == 3000 and f["evicted"] == 0 and f["dropped"] == 0, f
+PY
+        ok "--max-flows 3000 on $workers workers holds 3000 connections"
+    else
+        bad "--max-flows 3000 on $workers workers: $(tail -3 "$TMP/err")"
+    fi
+done
+
 # A table far smaller than the traffic: counted, never a crash, nothing lost silently.
 s=$TMP/small.json
 if "$RSTSCOPE" --pcap "$TMP/gen.pcap" --max-flows 16 --quiet --status-interval 0 --summary "$s" \
