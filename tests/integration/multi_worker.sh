@@ -58,8 +58,9 @@ else
     bad "jumbo frames"
 fi
 
-# --max-flows equal to the connections, all open at once: a hash never splits them exactly
-# evenly, so each worker's table has room beyond its share and nothing is evicted.
+# --max-flows equal to the connections, most of which are in the table at once (with tables of
+# exactly max_flows / workers, 2 workers evicted 11): a hash never splits them exactly evenly,
+# so each worker's table has room beyond its share and nothing is evicted.
 for workers in 2 3; do
     s=$TMP/exact.$workers.json
     if "$RSTSCOPE" --pcap "$TMP/gen.pcap" --workers "$workers" --max-flows 3000 --quiet \
