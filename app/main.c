@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_random.h>
 #include <rte_ring.h>
 #include <rte_version.h>
 
@@ -355,6 +357,26 @@ static uint32_t worker_capacity(uint32_t max_flows, unsigned nw)
     return cap > (double)(1u << 30) ? 1u << 30 : (uint32_t)cap;
 }
 
+/*
+ * Key the flow hash (lib/flow.h) before anything hashes. Live, a random key: with the
+ * built-in constants an outsider could send tuples that share home slots, and every lookup
+ * would walk their cluster. A replay keeps the built-in constants unless told otherwise, so
+ * that running a capture twice gives identical output (which flows share a worker, a dump
+ * slot or an eviction sample depends on the hash; the per-cause counts do not).
+ */
+static void seed_flow_hash(const struct options *o)
+{
+    uint64_t seed;
+
+    if (o->hash_seed_mode == HASH_SEED_FIXED) {
+        flow_hash_seed(o->hash_seed);
+    } else if (o->hash_seed_mode == HASH_SEED_RANDOM || !o->pcap) {
+        if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+            seed = rte_rand(); /* EAL seeded it from getentropy() or rdseed */
+        flow_hash_seed(seed);
+    }
+}
+
 static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
@@ -443,6 +465,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         }
     }
 
+    seed_flow_hash(o);
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = worker_capacity(o->max_flows, nw);

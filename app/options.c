@@ -40,6 +40,10 @@ void options_usage(FILE *out)
         "  --idle-threshold S     a RST after this much silence is idle_timeout, 0 = off\n"
         "                         (default 240: the shortest common load-balancer timer)\n"
         "  --idle-timeout S       forget an established connection idle this long (default 3600)\n"
+        "  --hash-seed N|random   key of the flow hash: random (the default live, so that nobody\n"
+        "                         can craft tuples that collide in the flow table) or a fixed\n"
+        "                         number, decimal or 0x-hex, for reproducible runs (a --pcap\n"
+        "                         replay's default is fixed: equal runs give equal output)\n"
         "  --status-interval S    status line on stderr every S seconds, 0 = never (default 5)\n"
         "  --quiet                no report on stdout\n"
         "\n"
@@ -170,6 +174,32 @@ static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max,
     return 0;
 }
 
+/* --hash-seed: "random", or a 64-bit number in decimal or 0x-hex (no octal, no sign). */
+static int parse_hash_seed(const char *s, struct options *o)
+{
+    if (!strcmp(s, "random")) {
+        o->hash_seed_mode = HASH_SEED_RANDOM;
+        return 0;
+    }
+    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    const char *d = hex ? s + 2 : s;
+    const char *digits = hex ? "0123456789abcdefABCDEF" : "0123456789";
+    errno = 0;
+    unsigned long long v = strtoull(d, NULL, hex ? 16 : 10);
+    /* Digits only (strtoull() would take blanks and a sign), at least one, and in range. */
+    if (!*d || d[strspn(d, digits)] != '\0' || errno != 0) {
+        err_start();
+        fprintf(stderr,
+                "invalid value '%s' for --hash-seed (expected 'random' or a 64-bit number, "
+                "decimal or 0x-hex)\n",
+                s);
+        return -1;
+    }
+    o->hash_seed_mode = HASH_SEED_FIXED;
+    o->hash_seed = v;
+    return 0;
+}
+
 /* The password never comes from argv (it would show in ps): a file, or the environment. */
 static int options_redis_secrets(struct options *o, const char *pwfile)
 {
@@ -257,6 +287,7 @@ enum {
     O_BENCH_PACKETS,
     O_MBUFS,
     O_MBUF_SIZE,
+    O_HASH_SEED,
 };
 static const struct option longopts[] = {
     {"pcap", required_argument, NULL, O_PCAP},
@@ -293,6 +324,7 @@ static const struct option longopts[] = {
     {"bench-packets", required_argument, NULL, O_BENCH_PACKETS},
     {"mbufs", required_argument, NULL, O_MBUFS},
     {"mbuf-size", required_argument, NULL, O_MBUF_SIZE},
+    {"hash-seed", required_argument, NULL, O_HASH_SEED},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -511,6 +543,10 @@ static int parse_argv(struct options *o, int argc, char **argv)
             if (parse_u32("mbuf-size", optarg, 128, 65535, &v) < 0)
                 return -1;
             o->mbuf_size = v;
+            break;
+        case O_HASH_SEED:
+            if (parse_hash_seed(optarg, o) < 0)
+                return -1;
             break;
         case 'h':
             options_usage(stdout);

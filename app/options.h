@@ -17,6 +17,12 @@ struct opt_net {
 /* Does addr (IPv4-mapped for IPv4) fall in n? */
 int opt_net_match(const struct opt_net *n, const uint8_t addr[16]);
 
+enum hash_seed_mode {
+    HASH_SEED_DEFAULT = 0, /* random live, the built-in constants for --pcap */
+    HASH_SEED_FIXED,       /* --hash-seed N */
+    HASH_SEED_RANDOM,      /* --hash-seed random */
+};
+
 struct options {
     const char *pcap;          /* --pcap FILE: replay through net_pcap */
     const char *summary;       /* --summary FILE */
@@ -29,8 +35,10 @@ struct options {
     uint32_t idle_threshold_s; /* RST after this much silence: idle_timeout; 0 = off */
     uint8_t ttl_tolerance;     /* --ttl-tolerance */
     uint32_t idle_timeout_s;
-    uint32_t status_interval_s; /* 0 = no status line */
-    int quiet;                  /* no report on stdout */
+    uint32_t status_interval_s;         /* 0 = no status line */
+    int quiet;                          /* no report on stdout */
+    enum hash_seed_mode hash_seed_mode; /* --hash-seed */
+    uint64_t hash_seed;                 /* its number, for HASH_SEED_FIXED */
     /* Benchmark and sizing (docs/performance.md) */
     uint64_t bench_packets; /* --bench-packets N: stop once the workers processed N packets */
     uint32_t mbufs;         /* --mbufs N: packet buffer pool size, 0 = sized for the ports */

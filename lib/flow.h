@@ -327,19 +327,37 @@ static inline uint64_t rs_mum(uint64_t a, uint64_t b)
 }
 
 /*
+ * The flow hash's key: six secret words, one XORed into each 64-bit word of the key and one
+ * as the last fold's other operand. Until flow_hash_seed() they are fixed public constants,
+ * and anyone who knows them can compute tuples whose hashes share a range of home slots: one
+ * probe cluster that every lookup walks (hash flooding; the same crawl the distributor's
+ * old worker choice caused from inside). The live sensor seeds them from getrandom().
+ * Written once, before any thread hashes; read-only afterwards, so workers share the line.
+ */
+extern uint64_t rs_flow_secret[6];
+
+/* Derive the secret from seed. Equal seeds give equal hashes (reproducible replays);
+ * call it before the first flow_key_hash() and never again while flows are in a table. */
+void flow_hash_seed(uint64_t seed);
+
+/* Back to the built-in constants (unit tests; replays without --hash-seed). */
+void flow_hash_unseed(void);
+
+/*
  * The key's five 64-bit words in three independent multiply-folds (wyhash's construction,
- * each word XORed with its own constant), combined and folded once more: a chain of two
+ * each word XORed with its own secret word), combined and folded once more: a chain of two
  * multiplies where five chained splitmix64 rounds were ten. Symmetric because the key is
  * canonical. A sum of plain products per word was tried and dropped: on the benchmark's keys
- * (addresses differing in their last octets) it collided 4x more.
+ * (addresses differing in their last octets) it collided 4x more. The secret enters before
+ * the first multiply: a collision of the unseeded part would survive any later mixing.
  */
 static inline uint32_t flow_key_hash(const struct flow_key *k)
 {
+    const uint64_t *s = rs_flow_secret;
     uint64_t w[5];
     memcpy(w, k, sizeof(w));
-    uint64_t h = rs_mum(w[0] ^ 0xa0761d6478bd642fULL, w[1] ^ 0xe7037ed1a0b428dbULL) ^
-                 rs_mum(w[2] ^ 0x8ebc6af09c88c6e3ULL, w[3] ^ 0x589965cc75374cc3ULL) ^
-                 rs_mum(w[4] ^ 0x1d8e4e27c47d124fULL, 0x9e3779b97f4a7c15ULL);
+    uint64_t h = rs_mum(w[0] ^ s[0], w[1] ^ s[1]) ^ rs_mum(w[2] ^ s[2], w[3] ^ s[3]) ^
+                 rs_mum(w[4] ^ s[4], s[5]);
     h = rs_mum(h, 0xca9e9c1ce2d7e4aaULL);
     return (uint32_t)(h ^ (h >> 32));
 }

@@ -56,6 +56,11 @@ expect 2 "invalid value '0' for --idle-timeout" -- "${S[@]}" --idle-timeout 0
 expect 2 "invalid value ' 5' for --status-interval" -- "${S[@]}" --status-interval ' 5'
 expect 2 "invalid value '86401' for --status-interval" -- "${S[@]}" --status-interval 86401
 expect 2 "invalid value '-1' for --ttl-tolerance" -- "${S[@]}" --ttl-tolerance -1
+expect 2 "invalid value 'rand' for --hash-seed \\(expected 'random' or a 64-bit number" -- "${S[@]}" --hash-seed rand
+expect 2 "invalid value '-1' for --hash-seed" -- "${S[@]}" --hash-seed -1
+expect 2 "invalid value '0x' for --hash-seed" -- "${S[@]}" --hash-seed 0x
+expect 2 "invalid value '18446744073709551616' for --hash-seed" -- "${S[@]}" --hash-seed 18446744073709551616
+expect 2 "invalid value '0x1g' for --hash-seed" -- "${S[@]}" --hash-seed 0x1g
 # Redis options: each bad value named, and none of them accepted without --redis.
 R=(--redis 127.0.0.1:1)
 expect 2 "invalid value 'nohost' for --redis" -- "${S[@]}" --redis nohost

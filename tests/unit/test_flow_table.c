@@ -708,3 +708,89 @@ Test(flow_table, worker_choice_spreads_home_slots)
     }
     flow_table_destroy(t);
 }
+
+/* Longest run of occupied slots (a probe cluster) after inserting keys[0..n). */
+static uint32_t longest_cluster(const struct flow_key *keys, uint32_t n)
+{
+    struct flow_table *t = flow_table_create(1u << 14);
+    cr_assert_not_null(t);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_not_null(flow_table_insert(t, &keys[i], flow_key_hash(&keys[i])));
+    uint32_t best = 0, run = 0;
+    for (uint32_t j = 0; j < 2 * t->nslots; j++) { /* twice round: a run may wrap */
+        run = t->slots[j % t->nslots] ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    flow_table_destroy(t);
+    return best; /* n < nslots: some slot is empty, so no run goes all the way round */
+}
+
+/* Hash flooding: with public constants, tuples whose hashes share the top bits are found by
+ * plain search (here one key in 2^12), and they land on neighbouring home slots in a table
+ * of any size, one cluster that every lookup walks. Seeded, the same tuples spread. */
+Test(flow_table, seeded_hash_breaks_crafted_collisions)
+{
+    enum { N = 256 };
+    struct flow_key *keys = malloc(N * sizeof(*keys));
+    cr_assert_not_null(keys);
+    flow_hash_unseed();
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < (1u << 24) && n < N; i++) {
+        key_n(i, &keys[n]);
+        if (flow_key_hash(&keys[n]) >> 20 == 0x5a5) /* a 2^-12 range of hashes */
+            n++;
+    }
+    cr_assert_eq(n, (uint32_t)N, "found only %u crafted keys", n);
+    uint32_t crafted = longest_cluster(keys, N);
+    cr_assert_geq(crafted, (uint32_t)N, "the crafted keys should form one cluster: %u", crafted);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        flow_hash_seed(seed);
+        uint32_t seeded = longest_cluster(keys, N);
+        cr_assert_leq(seeded, 12u, "seed %lu: cluster of %u slots", (unsigned long)seed, seeded);
+    }
+    flow_hash_unseed();
+    free(keys);
+}
+
+/* The seed is the key: equal seeds equal hashes (reproducible runs), different seeds unrelated
+ * hashes, both directions of a connection one hash under any seed, and unseeding restores the
+ * built-in constants. */
+Test(flow_table, hash_seed_is_the_key)
+{
+    enum { N = 1000 };
+    static uint32_t h[3][N];
+    struct pkt_info p, r;
+    struct flow_key kp, kr;
+    int d;
+    flow_hash_unseed();
+    for (uint32_t i = 0; i < N; i++) {
+        struct flow_key k;
+        key_n(i, &k);
+        h[0][i] = flow_key_hash(&k);
+    }
+    for (int s = 1; s <= 2; s++) {
+        flow_hash_seed(0x1234);
+        for (uint32_t i = 0; i < N; i++) {
+            struct flow_key k;
+            key_n(i, &k);
+            h[s][i] = flow_key_hash(&k);
+        }
+    }
+    uint32_t same_builtin = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        cr_assert_eq(h[1][i], h[2][i], "key %u: one seed, two hashes", i);
+        same_builtin += h[0][i] == h[1][i];
+    }
+    cr_assert_leq(same_builtin, 1u, "%u of %u hashes ignore the seed", same_builtin, N);
+    flow_hash_seed(0x1235);
+    struct flow_key k0;
+    key_n(0, &k0);
+    cr_assert_neq(flow_key_hash(&k0), h[1][0], "neighbouring seeds gave one hash");
+    mk_info(&p, "2001:db8::1", 40000, "2001:db8::2", 443);
+    reverse(&p, &r);
+    flow_key_make(&p, &kp, &d);
+    flow_key_make(&r, &kr, &d);
+    cr_assert_eq(flow_key_hash(&kp), flow_key_hash(&kr), "seeded: directions differ");
+    flow_hash_unseed();
+    cr_assert_eq(flow_key_hash(&k0), h[0][0], "unseeding does not restore the constants");
+}
