@@ -32,22 +32,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ticks.h"
 #include "engine.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-static uint64_t ticks(void)
-{
-    return __rdtsc();
-}
-#else
-static uint64_t ticks(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-#endif
 
 enum { FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16 };
 enum kind { K_CLEAN, K_CLIENT_ABORT, K_SERVER_ABORT, K_REFUSED, K_AFTER_FIN, K_STALE, K_NO_FLOW };

@@ -23,22 +23,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bench_ticks.h"
 #include "engine.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-static uint64_t ticks(void)
-{
-    return __rdtsc();
-}
-#else
-static uint64_t ticks(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-#endif
 
 #define FRAME     54    /* Ethernet + IPv4 + TCP, no options */
 #define TOP_BITS  10    /* the crafted hashes share this many top bits */
