@@ -364,17 +364,21 @@ static uint32_t worker_capacity(uint32_t max_flows, unsigned nw)
  * that running a capture twice gives identical output (which flows share a worker, a dump
  * slot or an eviction sample depends on the hash; the per-cause counts do not).
  */
-static void seed_flow_hash(const struct options *o)
+static const char *seed_flow_hash(const struct options *o)
 {
     uint64_t seed;
 
     if (o->hash_seed_mode == HASH_SEED_FIXED) {
         flow_hash_seed(o->hash_seed);
-    } else if (o->hash_seed_mode == HASH_SEED_RANDOM || !o->pcap) {
+        return "fixed";
+    }
+    if (o->hash_seed_mode == HASH_SEED_RANDOM || !o->pcap) {
         if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
             seed = rte_rand(); /* EAL seeded it from getentropy() or rdseed */
         flow_hash_seed(seed);
+        return "random";
     }
+    return "builtin";
 }
 
 static int setup_pipeline(struct pipeline *p, const struct options *o)
@@ -465,7 +469,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         }
     }
 
-    seed_flow_hash(o);
+    p->hash_key = seed_flow_hash(o);
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = worker_capacity(o->max_flows, nw);
@@ -797,6 +801,7 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
+    ri.hash_key = p->hash_key;
     ri.tsc_hz = rte_get_tsc_hz();
     for (unsigned i = 0; i < p->n_workers; i++) {
         ri.flow_capacity += p->w[i].eng->ft->capacity;

@@ -15,8 +15,9 @@ struct run_info {
     const char *source; /* capture file or port list */
     const char *mode;   /* "pcap" or "live" */
     unsigned workers;
-    double wall_seconds; /* elapsed processing time */
-    double first_ts;     /* capture time of the first and last packet, 0 when none */
+    const char *hash_key; /* the flow hash's key: "random", "fixed" (--hash-seed N), "builtin" */
+    double wall_seconds;  /* elapsed processing time */
+    double first_ts;      /* capture time of the first and last packet, 0 when none */
     double last_ts;
     uint64_t rx_missed;  /* NIC drops (imissed) */
     uint64_t rx_nombuf;  /* mbuf pool exhausted */

@@ -385,6 +385,8 @@ check(isinstance(s.get("tcp_packets"), int) and isinstance(s.get("packets"), int
 fl = s.get("flows") or {}
 check(isinstance(fl, dict) and all(k in fl for k in ("created", "expired", "evicted")),
       "summary.flows has created/expired/evicted (got %s)" % fl)
+# Live, the flow hash is keyed at random unless --hash-seed says otherwise (hash flooding).
+check(s.get("hash_key") == "random", "live: hash_key random (got %r)" % s.get("hash_key"))
 
 try:
     lines = [l for l in open(ev_f).read().splitlines() if l.strip()]

@@ -41,22 +41,27 @@ done
 # The flow hash's key (--hash-seed) decides which worker a connection lands on: one seed
 # twice gives the same split (a replay is reproducible, and by default keyed with fixed
 # constants), another seed another split, and every split agrees with the ground truth.
-split() { # ARGS... -> "CLIENT:PORT WORKER" per event, sorted, in $TMP/split.out
+split() { # KEY ARGS... -> "CLIENT:PORT WORKER" per event, sorted, in $TMP/split.out; the
+    # summary must name KEY as the hash's key
+    local key=$1
+    shift
     "$RSTSCOPE" --pcap "$TMP/gen.pcap" --workers 3 --quiet --status-interval 0 \
         --summary "$TMP/split.json" --events "$TMP/split.ev" "$@" 2>"$TMP/err" &&
-        python3 - "$TMP/split.ev" "$TMP/split.json" "$TMP/truth.json" >"$TMP/split.out" <<'PY'
+        python3 - "$TMP/split.ev" "$TMP/split.json" "$TMP/truth.json" "$key" >"$TMP/split.out" <<'PY'
 import json, sys
 got, truth = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
 assert all(got["causes"][c] == n for c, n in truth["causes"].items()), got["causes"]
+assert got["hash_key"] == sys.argv[4], (got["hash_key"], sys.argv[4])
 for line in sorted(open(sys.argv[1])):
     e = json.loads(line)
     print(f'{e["client_ip"]}:{e["client_port"]} {e["server_port"]} {e["worker"]}')
 PY
 }
-if split --hash-seed 1 && cp "$TMP/split.out" "$TMP/seed1a" && split --hash-seed 1 &&
-    cmp -s "$TMP/split.out" "$TMP/seed1a" && split --hash-seed 0x2 && ! cmp -s "$TMP/split.out" "$TMP/seed1a" &&
-    split && cp "$TMP/split.out" "$TMP/default" && split && cmp -s "$TMP/split.out" "$TMP/default" &&
-    split --hash-seed random; then
+if split fixed --hash-seed 1 && cp "$TMP/split.out" "$TMP/seed1a" &&
+    split fixed --hash-seed 1 && cmp -s "$TMP/split.out" "$TMP/seed1a" &&
+    split fixed --hash-seed 0x2 && ! cmp -s "$TMP/split.out" "$TMP/seed1a" &&
+    split builtin && cp "$TMP/split.out" "$TMP/default" && split builtin &&
+    cmp -s "$TMP/split.out" "$TMP/default" && split random --hash-seed random; then
     ok "--hash-seed: one seed one worker split, another seed another, all match the truth"
 else
     bad "--hash-seed: splits differ from what the seed says, or a count is wrong: $(tail -3 "$TMP/err")"
