@@ -2,15 +2,14 @@
 
 /* The constants flow_key_hash() used before it took a secret (wyhash's; the last one is the
  * golden ratio): replays without --hash-seed hash exactly as they always did. */
-static const uint64_t builtin[6] = {
-    0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL,
-    0x589965cc75374cc3ULL, 0x1d8e4e27c47d124fULL, 0x9e3779b97f4a7c15ULL,
-};
+#define BUILTIN_SECRET                                                                             \
+    {                                                                                              \
+        0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL,                       \
+            0x589965cc75374cc3ULL, 0x1d8e4e27c47d124fULL, 0x9e3779b97f4a7c15ULL,                   \
+    }
 
-uint64_t rs_flow_secret[6] = {
-    0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL,
-    0x589965cc75374cc3ULL, 0x1d8e4e27c47d124fULL, 0x9e3779b97f4a7c15ULL,
-};
+static const uint64_t builtin[6] = BUILTIN_SECRET;
+uint64_t rs_flow_secret[6] = BUILTIN_SECRET;
 
 void flow_hash_seed(uint64_t seed)
 {
