@@ -13,12 +13,20 @@
  * reads several times faster than the workers analyse), so nobody waits for it: the end of a
  * replay is known once both the count is and the port has delivered that many frames.
  */
+#define CAPTURE_DIGEST_BYTES (1u << 20)
+
 struct capture_file_info {
     /* Valid once capture_file_counted() returns 1 (or after capture_file_wait()). */
     uint64_t frames;
     double first_ts; /* capture time of the first and last frame */
     double last_ts;
     int link; /* LINKTYPE_* of the frames: valid after capture_file_open() */
+    /* A digest of the file's first CAPTURE_DIGEST_BYTES and its size (capture_file_open()):
+     * the replay's default flow-hash key. Equal files, equal keys: a replay is reproducible.
+     * But nobody who sent traffic into the capture could know it (it covers every frame's
+     * microsecond timestamp and the traffic around theirs), so tuples crafted against the
+     * hash's public constants replay at normal speed. */
+    uint64_t digest;
 
     /* private */
     void *pc;                 /* pcap_t being counted */

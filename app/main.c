@@ -360,11 +360,12 @@ static uint32_t worker_capacity(uint32_t max_flows, unsigned nw)
 /*
  * Key the flow hash (lib/flow.h) before anything hashes. Live, a random key: with the
  * built-in constants an outsider could send tuples that share home slots, and every lookup
- * would walk their cluster. A replay keeps the built-in constants unless told otherwise, so
- * that running a capture twice gives identical output (which flows share a worker, a dump
- * slot or an eviction sample depends on the hash; the per-cause counts do not).
+ * would walk their cluster. A replay takes its key from the capture's own bytes
+ * (capture_file_info.digest): the same file gives the same output every time (which flows
+ * share a worker, a dump slot or an eviction sample depends on the hash; the per-cause counts
+ * do not), and a capture of such an attack still replays at normal speed.
  */
-static const char *seed_flow_hash(const struct options *o)
+static const char *seed_flow_hash(const struct options *o, uint64_t capture_digest)
 {
     uint64_t seed;
 
@@ -378,10 +379,11 @@ static const char *seed_flow_hash(const struct options *o)
         flow_hash_seed(seed);
         return "random";
     }
-    return "builtin";
+    flow_hash_seed(capture_digest);
+    return "capture";
 }
 
-static int setup_pipeline(struct pipeline *p, const struct options *o)
+static int setup_pipeline(struct pipeline *p, const struct options *o, uint64_t capture_digest)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
     uint16_t pid;
@@ -469,7 +471,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         }
     }
 
-    p->hash_key = seed_flow_hash(o);
+    p->hash_key = seed_flow_hash(o, capture_digest);
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = worker_capacity(o->max_flows, nw);
@@ -706,7 +708,8 @@ int main(int argc, char **argv)
     p->link = cap.link;
     if (opt.redis)
         capture_file_wait(&cap); /* the aggregator's replay clock starts at the first frame */
-    if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
+    if (setup_pipeline(p, &opt, cap.digest) < 0 ||
+        (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
         discard_outputs();

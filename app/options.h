@@ -18,7 +18,7 @@ struct opt_net {
 int opt_net_match(const struct opt_net *n, const uint8_t addr[16]);
 
 enum hash_seed_mode {
-    HASH_SEED_DEFAULT = 0, /* random live, the built-in constants for --pcap */
+    HASH_SEED_DEFAULT = 0, /* random live, the capture's digest for --pcap */
     HASH_SEED_FIXED,       /* --hash-seed N */
     HASH_SEED_RANDOM,      /* --hash-seed random */
 };

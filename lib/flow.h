@@ -340,7 +340,7 @@ extern uint64_t rs_flow_secret[6];
  * call it before the first flow_key_hash() and never again while flows are in a table. */
 void flow_hash_seed(uint64_t seed);
 
-/* Back to the built-in constants (unit tests; replays without --hash-seed). */
+/* Back to the built-in constants (unit tests, fuzzers, benchmarks). */
 void flow_hash_unseed(void);
 
 /*

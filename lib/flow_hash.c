@@ -1,7 +1,7 @@
 #include "flow.h"
 
 /* The constants flow_key_hash() used before it took a secret (wyhash's; the last one is the
- * golden ratio): replays without --hash-seed hash exactly as they always did. */
+ * golden ratio): what the library hashes with until flow_hash_seed() (tests, fuzzers). */
 #define BUILTIN_SECRET                                                                             \
     {                                                                                              \
         0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL,                       \

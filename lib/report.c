@@ -90,7 +90,7 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
 int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri)
 {
     fprintf(out, "{\"version\":\"%s\",\"mode\":\"%s\",\"workers\":%u,\"hash_key\":\"%s\",",
-            RSTSCOPE_VERSION, ri->mode, ri->workers, ri->hash_key ? ri->hash_key : "builtin");
+            RSTSCOPE_VERSION, ri->mode, ri->workers, ri->hash_key ? ri->hash_key : "none");
     fprintf(out,
             "\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"tcp_packets\":%" PRIu64
             ",\"ipv4\":%" PRIu64 ",\"ipv6\":%" PRIu64 ",\"non_ip\":%" PRIu64 ",\"non_tcp\":%" PRIu64

@@ -15,7 +15,7 @@ struct run_info {
     const char *source; /* capture file or port list */
     const char *mode;   /* "pcap" or "live" */
     unsigned workers;
-    const char *hash_key; /* the flow hash's key: "random", "fixed" (--hash-seed N), "builtin" */
+    const char *hash_key; /* the flow hash's key: "random", "fixed" (--hash-seed N), "capture" */
     double wall_seconds;  /* elapsed processing time */
     double first_ts;      /* capture time of the first and last packet, 0 when none */
     double last_ts;

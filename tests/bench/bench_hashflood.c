@@ -2,7 +2,11 @@
  * Hash flooding: what crafted tuples cost the engine with the flow hash's public constants,
  * and with a random key (flow_hash_seed(), what the live sensor does).
  *
- * usage: bench_hashflood [SYNS]   (default 20000)
+ * usage: bench_hashflood [SYNS [PCAP]]   (default 20000)
+ *
+ * With PCAP, the crafted SYNs are also written there as a capture (each twice, 1 µs apart),
+ * to replay through rstscope: a replay's key comes from the capture's bytes, so that even a
+ * capture of this attack replays at normal speed.
  *
  * An outsider who knows the constants (they are in our source) searches client tuples towards
  * one server whose hashes share their top 10 bits: one tuple in 1024, so a laptop finds tens of
@@ -118,11 +122,32 @@ static double run(const uint32_t *ids, uint32_t n, uint64_t *created)
     return (double)busy / (double)pk;
 }
 
+/* The crafted tuples' SYNs, each twice (as run() feeds them), as a classic pcap. */
+static int write_pcap(const char *path, const uint32_t *ids, uint32_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    const uint32_t ghdr[6] = {0xa1b2c3d4, 2 | 4u << 16, 0, 0, 65535, 1}; /* v2.4, Ethernet */
+    fwrite(ghdr, sizeof(ghdr), 1, f);
+    uint64_t us = 1700000000ULL * 1000000;
+    for (int round = 0; round < 2; round++)
+        for (uint32_t i = 0; i < n; i++, us++) {
+            uint8_t frame[FRAME];
+            const uint32_t rec[4] = {(uint32_t)(us / 1000000), (uint32_t)(us % 1000000), FRAME,
+                                     FRAME};
+            syn_frame(frame, ids[i]);
+            fwrite(rec, sizeof(rec), 1, f);
+            fwrite(frame, FRAME, 1, f);
+        }
+    return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 20000;
     if (n < 100 || n > 200000) {
-        fprintf(stderr, "usage: bench_hashflood [SYNS 100..200000]\n");
+        fprintf(stderr, "usage: bench_hashflood [SYNS 100..200000 [PCAP]]\n");
         return 2;
     }
     uint32_t *crafted = malloc(n * sizeof(*crafted)), *plain = malloc(n * sizeof(*plain));
@@ -144,6 +169,10 @@ int main(int argc, char **argv)
             plain[i]++;
     }
 
+    if (argc > 2 && write_pcap(argv[2], crafted, n) < 0) {
+        fprintf(stderr, "bench_hashflood: cannot write %s\n", argv[2]);
+        return 1;
+    }
     uint64_t c_builtin, c_plain, c_seeded;
     double builtin = run(crafted, n, &c_builtin);
     double uncrafted = run(plain, n, &c_plain);

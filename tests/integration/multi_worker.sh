@@ -39,13 +39,13 @@ PY
 done
 
 # The flow hash's key (--hash-seed) decides which worker a connection lands on: one seed
-# twice gives the same split (a replay is reproducible, and by default keyed with fixed
-# constants), another seed another split, and every split agrees with the ground truth.
-split() { # KEY ARGS... -> "CLIENT:PORT WORKER" per event, sorted, in $TMP/split.out; the
+# twice gives the same split (a replay is reproducible: by default its key comes from the
+# capture's bytes), another seed another split, and every split agrees with the ground truth.
+split() { # KEY PCAP ARGS... -> "CLIENT:PORT WORKER" per event, sorted, in $TMP/split.out; the
     # summary must name KEY as the hash's key
-    local key=$1
-    shift
-    "$RSTSCOPE" --pcap "$TMP/gen.pcap" --workers 3 --quiet --status-interval 0 \
+    local key=$1 pcap=$2
+    shift 2
+    "$RSTSCOPE" --pcap "$pcap" --workers 3 --quiet --status-interval 0 \
         --summary "$TMP/split.json" --events "$TMP/split.ev" "$@" 2>"$TMP/err" &&
         python3 - "$TMP/split.ev" "$TMP/split.json" "$TMP/truth.json" "$key" >"$TMP/split.out" <<'PY'
 import json, sys
@@ -57,14 +57,24 @@ for line in sorted(open(sys.argv[1])):
     print(f'{e["client_ip"]}:{e["client_port"]} {e["server_port"]} {e["worker"]}')
 PY
 }
-if split fixed --hash-seed 1 && cp "$TMP/split.out" "$TMP/seed1a" &&
-    split fixed --hash-seed 1 && cmp -s "$TMP/split.out" "$TMP/seed1a" &&
-    split fixed --hash-seed 0x2 && ! cmp -s "$TMP/split.out" "$TMP/seed1a" &&
-    split builtin && cp "$TMP/split.out" "$TMP/default" && split builtin &&
-    cmp -s "$TMP/split.out" "$TMP/default" && split random --hash-seed random; then
-    ok "--hash-seed: one seed one worker split, another seed another, all match the truth"
+G=$TMP/gen.pcap
+# The same capture with its first frame one microsecond later: same truth, another digest.
+python3 - "$G" "$TMP/gen-1us.pcap" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+usec = struct.unpack_from("<I", b, 24 + 4)[0]
+struct.pack_into("<I", b, 24 + 4, usec + 1 if usec < 999999 else usec - 1)
+open(sys.argv[2], "wb").write(b)
+PY
+if split fixed "$G" --hash-seed 1 && cp "$TMP/split.out" "$TMP/seed1a" &&
+    split fixed "$G" --hash-seed 1 && cmp -s "$TMP/split.out" "$TMP/seed1a" &&
+    split fixed "$G" --hash-seed 0x2 && ! cmp -s "$TMP/split.out" "$TMP/seed1a" &&
+    split capture "$G" && cp "$TMP/split.out" "$TMP/default" && split capture "$G" &&
+    cmp -s "$TMP/split.out" "$TMP/default" && split capture "$TMP/gen-1us.pcap" &&
+    ! cmp -s "$TMP/split.out" "$TMP/default" && split random "$G" --hash-seed random; then
+    ok "--hash-seed: one key one worker split, another key another, all match the truth"
 else
-    bad "--hash-seed: splits differ from what the seed says, or a count is wrong: $(tail -3 "$TMP/err")"
+    bad "--hash-seed: splits differ from what the key says, or a count is wrong: $(tail -3 "$TMP/err")"
 fi
 
 # Jumbo frames (GRO-merged captures) arrive in chained mbufs: same flows on every worker
