@@ -383,7 +383,7 @@ static const char *seed_flow_hash(const struct options *o, uint64_t capture_dige
     return "capture";
 }
 
-static int setup_pipeline(struct pipeline *p, const struct options *o, uint64_t capture_digest)
+static int setup_pipeline(struct pipeline *p, const struct options *o)
 {
     unsigned avail = rte_lcore_count() - 1; /* all but main */
     uint16_t pid;
@@ -471,7 +471,6 @@ static int setup_pipeline(struct pipeline *p, const struct options *o, uint64_t 
         }
     }
 
-    p->hash_key = seed_flow_hash(o, capture_digest);
     struct engine_config cfg;
     engine_config_defaults(&cfg);
     cfg.max_flows = worker_capacity(o->max_flows, nw);
@@ -708,8 +707,9 @@ int main(int argc, char **argv)
     p->link = cap.link;
     if (opt.redis)
         capture_file_wait(&cap); /* the aggregator's replay clock starts at the first frame */
-    if (setup_pipeline(p, &opt, cap.digest) < 0 ||
-        (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
+    /* Before the pipeline exists: nothing may hash with another key. */
+    const char *hash_key = seed_flow_hash(&opt, cap.digest);
+    if (setup_pipeline(p, &opt) < 0 || (opt.redis && start_aggregator(p, &opt, &cap) < 0)) {
         rte_eal_cleanup();
         runtime_dir_cleanup();
         discard_outputs();
@@ -804,7 +804,7 @@ int main(int argc, char **argv)
     ri.source = opt.pcap ? opt.pcap : "DPDK ports";
     ri.mode = opt.pcap ? "pcap" : "live";
     ri.workers = p->n_workers;
-    ri.hash_key = p->hash_key;
+    ri.hash_key = hash_key;
     ri.tsc_hz = rte_get_tsc_hz();
     for (unsigned i = 0; i < p->n_workers; i++) {
         ri.flow_capacity += p->w[i].eng->ft->capacity;

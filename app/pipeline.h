@@ -46,7 +46,6 @@ struct pipeline {
     int ts_offset;                          /* timestamp dynfield offset, -1 when absent */
     uint64_t ts_flag;                       /* its RX flag */
     int replay;                             /* offline: never drop, block instead */
-    const char *hash_key;                   /* the flow hash's key: random, fixed or capture */
     int link;                               /* enum pkt_link of the frames */
     unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
     struct rte_ring *events;                /* workers -> main; NULL without --events */

@@ -761,6 +761,16 @@ Test(flow_table, seeded_hash_breaks_crafted_collisions)
     free(keys);
 }
 
+/* h[i] = the hash of key_n(i), i < n, under the key in force. */
+static void hash_keys(uint32_t *h, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct flow_key k;
+        key_n(i, &k);
+        h[i] = flow_key_hash(&k);
+    }
+}
+
 /* The seed is the key: equal seeds equal hashes (reproducible runs), different seeds unrelated
  * hashes, both directions of a connection one hash under any seed, and unseeding restores the
  * built-in constants. */
@@ -772,18 +782,10 @@ Test(flow_table, hash_seed_is_the_key)
     struct flow_key kp, kr;
     int d;
     flow_hash_unseed();
-    for (uint32_t i = 0; i < N; i++) {
-        struct flow_key k;
-        key_n(i, &k);
-        h[0][i] = flow_key_hash(&k);
-    }
+    hash_keys(h[0], N);
     for (int s = 1; s <= 2; s++) {
         flow_hash_seed(0x1234);
-        for (uint32_t i = 0; i < N; i++) {
-            struct flow_key k;
-            key_n(i, &k);
-            h[s][i] = flow_key_hash(&k);
-        }
+        hash_keys(h[s], N);
     }
     uint32_t same_builtin = 0;
     for (uint32_t i = 0; i < N; i++) {
