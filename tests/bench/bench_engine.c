@@ -11,7 +11,7 @@
  * share is measured apart: "dist_cycles_per_packet" is the parse, canonical key and hash
  * that distributor_main() does per packet, timed over the same frames.
  *
- * Traffic: FLOWS IPv4 connections, written phase by phase like gen_bench.py (every
+ * Traffic: FLOWS IPv4 connections, written phase by phase like gen_bench.c (every
  * connection's SYN, then every SYN-ACK, ...), each phase in another scattered order, so all
  * FLOWS are in the table at once and consecutive packets hit unrelated entries. Endings by
  * connection number: clean FIN close (4 in 10), client abort, server abort, refused, RST after
@@ -32,7 +32,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_frame.h"
 #include "bench_ticks.h"
+#include "phase_order.h"
 #include "engine.h"
 
 enum { FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16 };
@@ -111,44 +113,6 @@ static uint32_t mix32(uint32_t x)
     return x ^ (x >> 16);
 }
 
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* The order of phase ph: r -> r * stride + off mod n, with stride coprime with n (so a
- * permutation): n times the fractional part of (ph + 1) times the golden ratio, as in
- * gen_bench.py, so that no phase's order is related to the first one's (where connections got
- * their table entries) and consecutive packets hit unrelated entries. A stride that is small
- * modulo n (1000003 for n = 10^4..10^6) visited the entries in creation order phase after
- * phase, which caches and hardware prefetchers reward: it flattered this benchmark. */
-static uint64_t phase_stride(uint32_t n, int ph)
-{
-    double x = (double)(ph + 1) * 0.6180339887;
-    x -= (double)(uint64_t)x;
-    uint64_t stride = (uint64_t)((double)n * x) | 1;
-    while (gcd(stride, n) != 1)
-        stride++;
-    return stride;
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v >> 16);
-    put16(p + 2, v);
-}
-
 /* Ethernet + IPv4 + TCP (SYNs with MSS and window scale) of step s of connection i. */
 static uint32_t build(uint8_t *f, uint32_t i, uint32_t pass, const struct step *s, uint16_t *ipid)
 {
@@ -160,8 +124,7 @@ static uint32_t build(uint8_t *f, uint32_t i, uint32_t pass, const struct step *
     uint32_t tcp_len = 20 + (uint32_t)opts;
 
     memset(f, 0, 14 + 20 + tcp_len);
-    memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", 14);
-    uint8_t *ip = f + 14, *t = ip + 20;
+    uint8_t *ip = eth_header(f, 0x0800), *t = ip + 20;
     ip[0] = 0x45;
     put16(ip + 2, 20 + tcp_len + s->len);
     put16(ip + 4, (*ipid)++);

@@ -27,6 +27,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bench_frame.h"
 #include "bench_ticks.h"
 #include "engine.h"
 
@@ -51,8 +52,7 @@ static void syn_frame(uint8_t *f, uint32_t i)
     uint16_t cport;
     tuple(i, cip, &cport);
     memset(f, 0, FRAME);
-    memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", 14);
-    uint8_t *ip = f + 14, *t = ip + 20;
+    uint8_t *ip = eth_header(f, 0x0800), *t = ip + 20;
     ip[0] = 0x45;
     ip[3] = 40; /* total length */
     ip[6] = 0x40;
@@ -60,13 +60,9 @@ static void syn_frame(uint8_t *f, uint32_t i)
     ip[9] = 6;
     memcpy(ip + 12, cip, 4);
     memcpy(ip + 16, "\xc0\x00\x02\x50", 4);
-    t[0] = (uint8_t)(cport >> 8);
-    t[1] = (uint8_t)cport;
-    t[3] = 80;
-    t[4] = (uint8_t)(i >> 24); /* the ISN: any */
-    t[5] = (uint8_t)(i >> 16);
-    t[6] = (uint8_t)(i >> 8);
-    t[7] = (uint8_t)i;
+    put16(t, cport);
+    put16(t + 2, 80);
+    put32(t + 4, i); /* the ISN: any */
     t[12] = 0x50;
     t[13] = 0x02; /* SYN */
     t[14] = 0xff;
@@ -134,14 +130,18 @@ static int write_pcap(const char *path, const uint32_t *ids, uint32_t n)
     FILE *f = fopen(path, "wb");
     if (!f)
         return -1;
-    const uint32_t ghdr[6] = {0xa1b2c3d4, 2 | 4u << 16, 0, 0, 65535, 1}; /* v2.4, Ethernet */
+    uint8_t ghdr[24];
+    pcap_file_header(ghdr, 65535);
     fwrite(ghdr, sizeof(ghdr), 1, f);
     uint64_t us = 1700000000ULL * 1000000;
     for (int round = 0; round < 2; round++)
         for (uint32_t i = 0; i < n; i++, us++) {
             uint8_t frame[FRAME];
-            const uint32_t rec[4] = {(uint32_t)(us / 1000000), (uint32_t)(us % 1000000), FRAME,
-                                     FRAME};
+            uint8_t rec[16];
+            put32le(rec, (uint32_t)(us / 1000000));
+            put32le(rec + 4, (uint32_t)(us % 1000000));
+            put32le(rec + 8, FRAME);
+            put32le(rec + 12, FRAME);
             syn_frame(frame, ids[i]);
             fwrite(rec, sizeof(rec), 1, f);
             fwrite(frame, FRAME, 1, f);

@@ -11,27 +11,7 @@ for workers in 1 2 3; do
         bad "workers=$workers: rstscope failed: $(tail -3 "$TMP/err")"
         continue
     fi
-    if python3 - "$TMP/truth.json" "$s" <<'PY'; then
-import json, sys
-truth, got = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-errs = []
-if got["packets"] != truth["packets"]:
-    errs.append(f"packets {got['packets']} != {truth['packets']}")
-if got["malformed_packets"] != truth["malformed"]:
-    errs.append(f"malformed {got['malformed_packets']} != {truth['malformed']}")
-if got["ipv6"] != truth["ipv6"]:
-    errs.append(f"ipv6 {got['ipv6']} != {truth['ipv6']}")
-if got["resets"] != truth["resets"]:
-    errs.append(f"resets {got['resets']} != {truth['resets']}")
-for c, n in truth["causes"].items():
-    if got["causes"][c] != n:
-        errs.append(f"{c} {got['causes'][c]} != {n}")
-for c in ("no_flow", "out_of_window", "unclassified"):
-    if got["causes"][c]:
-        errs.append(f"{c} {got['causes'][c]} != 0")
-print("\n".join("  " + e for e in errs))
-sys.exit(1 if errs else 0)
-PY
+    if python3 "$RS_SRCDIR/scripts/lib/truth.py" "$s" "$TMP/truth.json"; then
         ok "workers=$workers matches ground truth ($(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["causes"])' "$TMP/truth.json"))"
     else
         bad "workers=$workers"
