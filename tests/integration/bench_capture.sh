@@ -73,4 +73,10 @@ done
     bad "unwritable output accepted" ||
     { grep -q "/nonexistent/dir/x.pcap" "$TMP/err" && ok "unwritable output named"; } ||
     bad "unwritable output: $(cat "$TMP/err")"
+if [ -w /dev/full ]; then
+    "$GEN_BENCH" /dev/full 100 5 >/dev/null 2>"$TMP/err" &&
+        bad "a failed write passed for a capture" ||
+        { grep -q "write failed" "$TMP/err" && ok "a failed write (full disk) fails, named"; } ||
+        bad "full disk: $(cat "$TMP/err")"
+fi
 finish
