@@ -1040,6 +1040,51 @@ Test(engine, evicted_flow_emits_its_pending_event)
     pb_harness_free(h);
 }
 
+/* A table full of established connections under a SYN flood: a victim search that finds
+ * nothing makes the next inserts skip it (doubling up to a cap), since each search reads
+ * dozens of entries, mostly cache misses. Nothing else changes: every SYN is dropped as it
+ * would have been, and once an entry becomes evictable a new connection takes it within the
+ * backoff (and after at least one skipped SYN: without the backoff the very next one would). */
+Test(engine, futile_victim_searches_back_off_and_recover)
+{
+    const uint32_t cap = 64;
+    struct pb_harness *h = harness(cap, SEC);
+    struct pb_conv est, c;
+
+    pb_conv_init(&est, 4);
+    for (uint32_t i = 0; i < cap; i++) {
+        est.cport = (uint16_t)(44000 + i);
+        open_conn(h, &est, 0);
+    }
+    pb_conv_init(&c, 4);
+    pb_addr(c.cli, "172.16.0.1");
+    uint16_t port = 1024;
+    for (int i = 0; i < 2000; i++, port++) {
+        c.cport = port;
+        run1(h, &c, (struct pb_seg)PB_C(SYN, 1, 0, 0), MS);
+    }
+    cr_assert_eq(h->stats.flows_dropped, 2000u);
+    cr_assert_eq(h->stats.flows_evicted, 0u);
+    cr_assert_eq(h->e->evict_backoff, 256u, "backoff %u", h->e->evict_backoff);
+
+    cr_assert_gt(h->e->evict_wait, 0u, "the next SYN must be one that skips the search");
+    /* One connection resets: its entry may now be evicted. */
+    est.cport = 44000;
+    run1(h, &est, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * MS);
+    uint32_t skipped = 0;
+    for (; h->stats.flows_evicted == 0 && skipped < 1000; skipped++, port++) {
+        c.cport = port;
+        run1(h, &c, (struct pb_seg)PB_C(SYN, 1, 0, 0), 2 * MS);
+    }
+    cr_assert_eq(h->stats.flows_evicted, 1u, "no SYN took the reset entry");
+    /* A search can miss the one victim among 64 entries: allow a few rounds of backoff. */
+    cr_assert(skipped >= 2 && skipped <= 3 * 257, "tracked after %u SYNs", skipped);
+    cr_assert_not_null(find_flow(h, &c), "the SYN that evicted is tracked");
+    cr_assert_eq(h->e->evict_backoff, 0u, "a search that finds a victim ends the backoff");
+    check_sums(h);
+    pb_harness_free(h);
+}
+
 Test(engine, rst_flood_with_full_table)
 {
     const uint32_t cap = 8;
