@@ -19,11 +19,12 @@
 /* A search that finds no victim says the table is (almost) all established, and the next
  * searches would fail too, each reading EVICT_SCAN + EVICT_SAMPLE entries, 48 of them random
  * misses. Under a connection flood every packet of an untracked connection searched: ~3,400
- * cycles per packet, 4-7x the normal, to drop it all the same. So a futile search makes the
- * next inserts skip the search (and be dropped, as they almost surely would be): 1, 2, 4, ...
- * up to EVICT_BACKOFF_MAX while searches keep failing; a search that finds a victim resets
- * it. Meanwhile the ageing scan still frees idle entries, which inserts take without a
- * search. */
+ * cycles per packet, 3-4x the cost with room, to drop it all the same. So a futile search
+ * makes the next inserts skip the search (and be dropped, as they almost surely would be):
+ * 1, 2, 4, ... up to EVICT_BACKOFF_MAX while searches keep failing; a search that finds a
+ * victim resets it. Searches for an IPv6 victim back off apart: their failing says nothing
+ * about IPv4 entries. Meanwhile the ageing scan still frees idle entries, which inserts take
+ * without a search. */
 #define EVICT_BACKOFF_MAX 256
 
 void engine_config_defaults(struct engine_config *c)
@@ -363,8 +364,8 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
     /* Refused for want of an IPv6 address pair: only an IPv6 victim makes room. */
     int need_v6 = !f && flow_table_v6_full(t) && !flow_key_is_v4(k);
 
-    if (!f && may_evict && e->evict_wait) {
-        e->evict_wait--;
+    if (!f && may_evict && e->evict_wait[need_v6]) {
+        e->evict_wait[need_v6]--;
     } else if (!f && may_evict) {
         struct flow *victim = NULL;
         int best = 0;
@@ -387,12 +388,12 @@ static struct flow *insert_flow(struct engine *e, const struct flow_key *k, uint
             drop_flow(e, victim);
             STAT_INC(e->stats, flows_evicted);
             f = flow_table_insert(t, k, h);
-            e->evict_backoff = 0;
+            e->evict_backoff[need_v6] = 0;
         } else {
-            e->evict_backoff = e->evict_backoff ? e->evict_backoff * 2 : 1;
-            if (e->evict_backoff > EVICT_BACKOFF_MAX)
-                e->evict_backoff = EVICT_BACKOFF_MAX;
-            e->evict_wait = e->evict_backoff;
+            uint32_t b = e->evict_backoff[need_v6];
+            b = b ? b * 2 : 1;
+            e->evict_backoff[need_v6] = b < EVICT_BACKOFF_MAX ? b : EVICT_BACKOFF_MAX;
+            e->evict_wait[need_v6] = e->evict_backoff[need_v6];
         }
     }
     if (f) {

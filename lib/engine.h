@@ -114,8 +114,10 @@ struct engine {
     uint64_t age_last_us;        /* time of the last paced ageing step, 0 = none yet */
     uint64_t age_credit;      /* entries x µs owed to the ageing scan, below one entry's worth */
     uint64_t idle_us[CS_MAX]; /* idle timeout by connection state, from cfg (engine_create) */
-    uint32_t evict_backoff;   /* inserts skipped after the last futile victim search */
-    uint32_t evict_wait;      /* inserts still to skip before the next search */
+    /* Victim searches, [0] any entry, [1] an IPv6 one (the IPv6 pool is full): inserts
+     * skipped after the last futile search, and inserts still to skip before the next. */
+    uint32_t evict_backoff[2];
+    uint32_t evict_wait[2];
     uint8_t id;
     struct mirror_seq mseq; /* GRE/ERSPAN sequence tracking (zeroed by calloc) */
 };

@@ -1065,9 +1065,9 @@ Test(engine, futile_victim_searches_back_off_and_recover)
     }
     cr_assert_eq(h->stats.flows_dropped, 2000u);
     cr_assert_eq(h->stats.flows_evicted, 0u);
-    cr_assert_eq(h->e->evict_backoff, 256u, "backoff %u", h->e->evict_backoff);
+    cr_assert_eq(h->e->evict_backoff[0], 256u, "backoff %u", h->e->evict_backoff[0]);
 
-    cr_assert_gt(h->e->evict_wait, 0u, "the next SYN must be one that skips the search");
+    cr_assert_gt(h->e->evict_wait[0], 0u, "the next SYN must be one that skips the search");
     /* One connection resets: its entry may now be evicted. */
     est.cport = 44000;
     run1(h, &est, (struct pb_seg)PB_S(RST | ACK, 1001, 101, 0), 2 * MS);
@@ -1080,7 +1080,7 @@ Test(engine, futile_victim_searches_back_off_and_recover)
     /* A search can miss the one victim among 64 entries: allow a few rounds of backoff. */
     cr_assert(skipped >= 2 && skipped <= 3 * 257, "tracked after %u SYNs", skipped);
     cr_assert_not_null(find_flow(h, &c), "the SYN that evicted is tracked");
-    cr_assert_eq(h->e->evict_backoff, 0u, "a search that finds a victim ends the backoff");
+    cr_assert_eq(h->e->evict_backoff[0], 0u, "a search that finds a victim ends the backoff");
     check_sums(h);
     pb_harness_free(h);
 }
