@@ -159,11 +159,19 @@ static void make_plan(struct conn *k)
     }
 }
 
-static void make_conn(struct conn *k)
+/* The sum of the endings' weights: the range an ending is drawn from. */
+static unsigned total_weight(void)
 {
     unsigned total = 0;
     for (int i = 0; i < KINDS; i++)
         total += kinds[i].weight;
+    return total;
+}
+
+/* A connection drawn with rnd(): ISNs, IP IDs, its ending out of total (total_weight()), and
+ * its plan. */
+static void make_conn(struct conn *k, unsigned total)
+{
     k->ci = (uint32_t)rnd(1ULL << 32);
     k->si = (uint32_t)rnd(1ULL << 32);
     k->cid = (uint16_t)rnd(1 << 16);
@@ -322,8 +330,9 @@ int main(int argc, char **argv)
         rng_state = 1;
     uint64_t truth[KINDS] = {0};
     int phases = 0;
+    unsigned total = total_weight();
     for (uint64_t i = 0; i < n; i++) {
-        make_conn(&conns[i]);
+        make_conn(&conns[i], total);
         truth[conns[i].kind]++;
         if (conns[i].steps > phases)
             phases = conns[i].steps;

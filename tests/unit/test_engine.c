@@ -54,6 +54,15 @@ static void open_conn(struct pb_harness *h, const struct pb_conv *c, uint64_t t)
     run_at(h, c, pb_exchange, 3, t, PB_FRAMES);
 }
 
+/* n established connections of c, client ports port0, port0 + 1, ... (c keeps the last). */
+static void fill_established(struct pb_harness *h, struct pb_conv *c, uint32_t n, uint16_t port0)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        c->cport = (uint16_t)(port0 + i);
+        open_conn(h, c, 0);
+    }
+}
+
 static struct flow *find_flow(struct pb_harness *h, const struct pb_conv *c)
 {
     struct pb_seg s = PB_C(ACK, 0, 0, 0);
@@ -886,10 +895,7 @@ Test(engine, full_of_established_drops_new_flows)
     struct pb_conv c;
 
     pb_conv_init(&c, 4);
-    for (uint32_t i = 0; i < cap; i++) {
-        c.cport = (uint16_t)(44000 + i);
-        open_conn(h, &c, 0);
-    }
+    fill_established(h, &c, cap, 44000);
     c.cport = 45000;
     run_at(h, &c, pb_handshake, 3, MS, PB_FRAMES);
     cr_assert_eq(h->stats.flows_dropped, 3u, "every packet of the untracked flow");
@@ -1052,10 +1058,7 @@ Test(engine, futile_victim_searches_back_off_and_recover)
     struct pb_conv est, c;
 
     pb_conv_init(&est, 4);
-    for (uint32_t i = 0; i < cap; i++) {
-        est.cport = (uint16_t)(44000 + i);
-        open_conn(h, &est, 0);
-    }
+    fill_established(h, &est, cap, 44000);
     pb_conv_init(&c, 4);
     pb_addr(c.cli, "172.16.0.1");
     uint16_t port = 1024;
@@ -1092,10 +1095,7 @@ Test(engine, rst_flood_with_full_table)
     struct pb_conv c, r;
 
     pb_conv_init(&c, 4);
-    for (uint32_t i = 0; i < cap; i++) {
-        c.cport = (uint16_t)(49000 + i);
-        open_conn(h, &c, 0);
-    }
+    fill_established(h, &c, cap, 49000);
     pb_conv_init(&r, 4);
     pb_addr(r.cli, "198.51.100.1");
     for (int i = 0; i < 100; i++) {
