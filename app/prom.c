@@ -59,8 +59,8 @@ int prom_write(const char *path, const struct engine_stats *s, const struct run_
          s->flows_dropped},
         {"rstscope_ipv6_pool_full_total", "packets of new IPv6 connections refused: IPv6 pool full",
          s->ipv6_pool_full},
-        {"rstscope_rst_pool_full_total", "reset events judged at once: held-event pool full",
-         s->rst_pool_full},
+        {"rstscope_rst_pool_full_total",
+         "reset events judged before their hold ran out: held-event pool full", s->rst_pool_full},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         counter(f, plain[i].name, plain[i].help);

@@ -7,7 +7,8 @@
  *             bits 1-2  max_flows   64, 16, 4, 1      (small tables: eviction, drops)
  *             bits 3-4  age_budget  64, 16, 4, 1 (paced by time, except 4: every call)
  *             bit 5     fold_us 0 instead of 1 s
- *             bit 6     ttl_tolerance 2 instead of 0
+ *             bit 6     ttl_tolerance 2 instead of 0, and a held-event pool of an eighth
+ *                       of the table (at least 1) instead of 64: resets fill it
  *             bit 7     tiny timeouts (100 ms / 1 s / 50 ms instead of 3 s / 20 s / 2 s)
  *   raw mode:   byte 1 link type: {Ethernet, raw IP, BSD loopback, OpenBSD loopback,
  *               Linux cooked v1, v2}[b % 8], 6 and 7 = Ethernet; then, repeated:
@@ -962,6 +963,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.hold_us = (c & 0x20) ? 0 : 500000;
     cfg.hold_min_us = (c & 0x20) ? 0 : 20000;
     cfg.ttl_tolerance = (c & 0x40) ? 2 : 0;
+    if (c & 0x40)
+        cfg.rst_pool = cfg.max_flows >= 8 ? cfg.max_flows / 8 : 1;
     if (c & 0x80) {
         cfg.handshake_timeout_us = 100000;
         cfg.established_timeout_us = 1000000;

@@ -102,9 +102,12 @@ struct engine *engine_create(const struct engine_config *cfg, struct engine_stat
             return NULL;
         }
     }
-    e->rst_cap = cfg->rst_pool ? cfg->rst_pool : cfg->max_flows / 16;
-    if (e->rst_cap < 64)
-        e->rst_cap = 64;
+    e->rst_cap = cfg->rst_pool; /* as set (tests fill small pools), or derived */
+    if (!e->rst_cap) {
+        e->rst_cap = cfg->max_flows / 16;
+        if (e->rst_cap < 64)
+            e->rst_cap = 64;
+    }
     e->rst_pool = big_zalloc(rst_pool_bytes(e));
     e->rst_free = big_zalloc(rst_free_bytes(e));
     if (!e->rst_pool || !e->rst_free) {
@@ -434,8 +437,33 @@ static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, ui
     return fwd > 4096 && back > 64;
 }
 
+static void hold_expired(void *ctx, uint32_t slot);
+
+/*
+ * Every held-event slot is taken (a reset storm): the held event nearest its verdict is
+ * judged now, before its hold has run out, and its slot is free for the new one. Judging the
+ * new one at once instead left it none of what follows a RST (a challenge ACK, the sender
+ * carrying on); this way each event of a storm is held while the pool lasts (slots over
+ * resets per second), and the one cut short has waited the longest. rst_pool_full counts
+ * the holds cut short.
+ */
+static void make_rst_room(struct engine *e)
+{
+    /* First what is due by now (the wheel moves on engine_age(), between bursts): the
+     * earliest is then named from now's tick, and may not be needed at all. */
+    hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, e);
+    if (e->rst_free_top)
+        return;
+    STAT_INC(e->stats, rst_pool_full);
+    uint32_t s1 = hold_wheel_earliest(&e->wheel);
+    if (s1)
+        close_event(e, &e->ft->flows[e->rst_pool[s1 - 1].flow_idx]);
+}
+
+/* A RST on f: opens its held event, or folds into the one it holds. scratch: f is the
+ * caller's scratch entry (no table room), judged right after: no slot is made for it. */
 static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const struct pkt_info *p,
-                             uint64_t ts)
+                             uint64_t ts, int scratch)
 {
     enum seq_check c = rst_seq_check(f, d, p);
     struct pending_rst *r = engine_rst(e, f);
@@ -443,9 +471,12 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
     int opened = !r;
 
     if (!r) {
-        /* A pooled slot, or the scratch entry when none is free: then the caller judges the
-         * event at once (it sees rst_slot == rst_cap + 1). */
-        f->rst_slot = (e->rst_free_top ? e->rst_free[--e->rst_free_top] : e->rst_cap) + 1;
+        if (!e->rst_free_top && !scratch)
+            make_rst_room(e);
+        /* A pooled slot, or the scratch slot for a scratch entry (or, not reached, when none
+         * is free): the caller then judges the event at once (rst_slot == rst_cap + 1). */
+        f->rst_slot =
+            (e->rst_free_top && !scratch ? e->rst_free[--e->rst_free_top] : e->rst_cap) + 1;
         r = engine_rst(e, f);
         uint64_t since = ts - f->last_ts;
         uint64_t idle = since;
@@ -629,7 +660,7 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
             memset(&tmp, 0, sizeof(tmp));
             e->scratch_key = *k; /* key_of() of the scratch entry */
             tcp_track_init(&tmp, p, d, ts);
-            open_or_fold_rst(e, &tmp, d, p, ts);
+            open_or_fold_rst(e, &tmp, d, p, ts, 1);
             close_event(e, &tmp);
             return;
         }
@@ -653,11 +684,9 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
              * is counted, not a second event. */
             STAT_INC(e->stats, late_rsts);
         } else {
-            open_or_fold_rst(e, f, d, p, ts);
-            if (f->rst_slot == e->rst_cap + 1) { /* no slot to hold it: judge it now */
-                STAT_INC(e->stats, rst_pool_full);
+            open_or_fold_rst(e, f, d, p, ts, 0);
+            if (f->rst_slot == e->rst_cap + 1) /* no slot to hold it (not reached): judge now */
                 close_event(e, f);
-            }
         }
     } else {
         if (f->rst_slot)

@@ -75,8 +75,10 @@ struct engine_config {
     uint64_t age_sweep_us;        /* the ageing scan covers the table once per this much
                                      time (idle expiry, unanswered SYNs); 0 = age_budget
                                      flows every call */
-    uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least 64.
-                                     When all are taken a new event is judged at once. */
+    uint32_t rst_pool;            /* reset events held at once; 0 = max_flows / 16, at least
+                                     64; a value set is taken as is.
+                                     When all are taken, the held event nearest its
+                                     verdict is judged early to make room. */
     uint32_t ipv6_flows;          /* IPv6 connections tracked at once (their addresses are out
                                      of line); 0 = flow_table_v6_default(max_flows), a quarter.
                                      Beyond it a new IPv6 flow is refused as by a full table. */
@@ -103,7 +105,7 @@ struct engine {
     void *flow_ctx;
     struct zeek_conn *zk; /* per flow index, only with a flow sink */
     /* Held reset events: rst_cap pooled entries plus one scratch entry (index rst_cap) for
-     * events judged at once (table or pool full). rst_free[0..rst_free_top) are free. */
+     * events judged at once (no table room). rst_free[0..rst_free_top) are free. */
     struct pending_rst *rst_pool;
     uint32_t *rst_free;
     uint32_t rst_cap;

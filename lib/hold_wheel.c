@@ -44,6 +44,18 @@ void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
     w->linked--;
 }
 
+uint32_t hold_wheel_earliest(const struct hold_wheel *w)
+{
+    if (!w->linked)
+        return 0;
+    for (uint32_t i = 0; i < HW_BUCKETS; i++) {
+        uint32_t head = w->head[(w->tick + i) & (HW_BUCKETS - 1)];
+        if (head)
+            return head;
+    }
+    return 0; /* not reached: linked counts the events in the buckets */
+}
+
 /* Detach bucket b and walk it: expired events go to fn, the others (due later in the
  * current tick, hold restarted, or a deadline more than a span ahead) are filed again, never
  * into the detached list being walked, so the walk ends. */

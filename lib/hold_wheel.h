@@ -35,6 +35,12 @@ void hold_wheel_init(struct hold_wheel *w, uint64_t now_us);
 void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
 /* Take pool[slot] off the wheel; a slot not on it is left alone. */
 void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
+/* The event filed nearest the wheel's current tick (its bucket is the first non-empty one from
+ * there), still linked: pool slot + 1, 0 when none is. At most HW_BUCKETS bucket heads read.
+ * An event whose hold restarted (re-filed lazily) or is longer than the wheel's span sits in
+ * an earlier bucket than its deadline says: then it may be named before one due sooner,
+ * never one that is not held. */
+uint32_t hold_wheel_earliest(const struct hold_wheel *w);
 /* Judge every event whose deadline is before now_us (monotonic): returns how many. */
 uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
                            hold_expired_fn fn, void *ctx);

@@ -85,6 +85,11 @@ void report_text(FILE *out, const struct engine_stats *s, const struct run_info 
                     s->ipv6_pool_full);
         fputc('\n', out);
     }
+    if (s->rst_pool_full)
+        fprintf(out,
+                "  HOLDS CUT      %" PRIu64 " reset events judged before their hold ran out: a "
+                "reset storm filled the held-event pool (max-flows / 16)\n",
+                s->rst_pool_full);
 }
 
 int report_summary_json(FILE *out, const struct engine_stats *s, const struct run_info *ri)

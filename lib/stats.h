@@ -46,7 +46,8 @@ struct engine_stats {
     uint64_t mirror_late;         /* copies older than the last one (reordered, duplicated) */
     uint64_t mirror_restarts;     /* sequence jumps too large to be loss: session restarted */
     uint64_t mirror_untracked;    /* sequenced copies of sessions beyond the tracking table */
-    uint64_t rst_pool_full;       /* reset events judged at once: every held-event slot was taken */
+    uint64_t rst_pool_full;       /* holds cut short: every held-event slot was taken, so the one
+                                     nearest its verdict was judged early */
     uint64_t ipv6_pool_full;      /* packets of new IPv6 connections refused: every IPv6 address
                                      pair was taken (also in flows_dropped, or judged alone when a
                                      RST) */

@@ -1119,6 +1119,45 @@ Test(engine, rst_flood_with_full_table)
     pb_harness_free(h);
 }
 
+/* A reset storm fills the held-event pool: the event nearest its verdict is judged early to
+ * make room, and the new one is held, so what follows its RST still counts. */
+Test(engine, full_rst_pool_judges_the_earliest_early)
+{
+    struct pb_harness *h = harness(256, SEC);
+    struct pb_conv c;
+    const uint32_t cap = h->e->rst_cap;
+
+    cr_assert_eq(cap, 64u, "the smallest pool");
+    pb_conv_init(&c, 4);
+    fill_established(h, &c, cap + 1, 30000);
+    for (uint32_t i = 0; i < cap; i++) {
+        c.cport = (uint16_t)(30000 + i);
+        run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), MS + i);
+    }
+    cr_assert_eq(h->nev, 0u, "every event held");
+    cr_assert_eq(h->stats.rst_pool_full, 0u);
+    c.cport = (uint16_t)(30000 + cap);
+    run1(h, &c, (struct pb_seg)PB_C(RST | ACK, 101, 1001, 0), 100 * MS);
+    cr_assert_eq(h->stats.rst_pool_full, 1u);
+    cr_assert_eq(h->nev, 1u, "one event judged to make room");
+    cr_assert_eq(h->ev[0].client_port, 30000, "the earliest held, not the new one (port %u)",
+                 h->ev[0].client_port);
+    cr_assert_eq(h->ev[0].cause, CAUSE_CLIENT_ABORT);
+    /* The purported sender carries on: seen only because its RST is held. */
+    run1(h, &c, (struct pb_seg)PB_C(ACK | PSH, 101, 1001, 50), 101 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, cap + 1);
+    for (uint32_t i = 0; i < h->nev; i++) {
+        enum rst_cause want =
+            h->ev[i].client_port == 30000 + cap ? CAUSE_MIDDLEBOX_INJECTED : CAUSE_CLIENT_ABORT;
+        cr_assert_eq(h->ev[i].cause, want, "port %u: %s", h->ev[i].client_port,
+                     cause_name(h->ev[i].cause));
+    }
+    cr_assert_eq(h->stats.rst_pool_full, 1u);
+    check_sums(h);
+    pb_harness_free(h);
+}
+
 Test(engine, rst_flood_does_not_block_new_connections)
 {
     const uint32_t cap = 16;

@@ -125,3 +125,23 @@ Test(hold_wheel, deadline_in_the_past_fires_next_call)
     hold(2, 100 * MS, 20 * MS); /* filed late: its tick was walked long ago */
     cr_assert_eq(expire(900 * MS), 1u, "the current tick is walked again");
 }
+
+/* The engine makes room in a full pool by judging the event hold_wheel_earliest() names. */
+Test(hold_wheel, earliest_is_the_first_due)
+{
+    uint64_t t0 = 3 * 1024 * MS + 1000 * MS; /* the current tick near the end of the span */
+    expire(t0);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 0u, "nothing held");
+    hold(5, t0, 300 * MS); /* its bucket wraps past the end of the array */
+    hold(6, t0, 40 * MS);
+    hold(7, t0, 90 * MS);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 6u + 1);
+    hold_wheel_del(&wheel, pool, 6);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 7u + 1);
+    cr_assert_eq(expire(t0 + 100 * MS), 1u);
+    cr_assert_eq(fired[0], 7u);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 5u + 1, "found across the wrap");
+    hold(8, t0, 50 * MS); /* already due: filed in the current tick */
+    cr_assert_eq(hold_wheel_earliest(&wheel), 8u + 1);
+    cr_assert_eq(wheel.linked, 2u, "naming an event leaves it on the wheel");
+}
