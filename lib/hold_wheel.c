@@ -5,6 +5,7 @@ void hold_wheel_init(struct hold_wheel *w, uint64_t now_us)
     for (uint32_t i = 0; i < HW_BUCKETS; i++)
         w->head[i] = 0;
     w->tick = now_us / HW_TICK_US;
+    w->empty_to = w->tick;
     w->linked = 0;
 }
 
@@ -21,6 +22,11 @@ void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
     struct pending_rst *r = &pool[slot];
     uint32_t b = (uint32_t)(due_tick(w, r) & (HW_BUCKETS - 1));
     r->wheel_bucket = (uint16_t)b;
+    /* The first tick from now that maps to bucket b: its due tick, unless that is a span or
+     * more ahead. */
+    uint64_t at = w->tick + ((b - w->tick) & (HW_BUCKETS - 1));
+    if (at < w->empty_to)
+        w->empty_to = at;
     r->wheel_prev = 0;
     r->wheel_next = w->head[b];
     if (w->head[b])
@@ -44,14 +50,17 @@ void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
     w->linked--;
 }
 
-uint32_t hold_wheel_earliest(const struct hold_wheel *w)
+uint32_t hold_wheel_earliest(struct hold_wheel *w)
 {
     if (!w->linked)
         return 0;
-    for (uint32_t i = 0; i < HW_BUCKETS; i++) {
-        uint32_t head = w->head[(w->tick + i) & (HW_BUCKETS - 1)];
-        if (head)
+    for (uint64_t t = w->empty_to > w->tick ? w->empty_to : w->tick; t < w->tick + HW_BUCKETS;
+         t++) {
+        uint32_t head = w->head[t & (HW_BUCKETS - 1)];
+        if (head) {
+            w->empty_to = t;
             return head;
+        }
     }
     return 0; /* not reached: linked counts the events in the buckets */
 }
@@ -93,6 +102,8 @@ uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint6
      * in the skipped ticks is due now. */
     uint64_t from = now_tick - w->tick >= HW_BUCKETS ? now_tick - HW_BUCKETS + 1 : w->tick;
     w->tick = now_tick; /* before the walk: re-filed events go to now's tick or later */
+    if (w->empty_to < now_tick)
+        w->empty_to = now_tick;
     if (!w->linked)
         return 0;
     for (uint64_t t = from; t <= now_tick; t++)

@@ -23,6 +23,8 @@
 
 struct hold_wheel {
     uint64_t tick;             /* every tick before this one has been expired */
+    uint64_t empty_to;         /* the buckets of ticks [tick, empty_to) are empty; at most
+                                  tick + HW_BUCKETS: hold_wheel_earliest() starts there */
     uint32_t head[HW_BUCKETS]; /* pool slot + 1 of each bucket's first event, 0 = empty */
     uint32_t linked;           /* events on the wheel */
 };
@@ -36,11 +38,12 @@ void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
 /* Take pool[slot] off the wheel; a slot not on it is left alone. */
 void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
 /* The event filed nearest the wheel's current tick (its bucket is the first non-empty one from
- * there), still linked: pool slot + 1, 0 when none is. At most HW_BUCKETS bucket heads read.
+ * there), still linked: pool slot + 1, 0 when none is. At most HW_BUCKETS bucket heads read,
+ * and none twice while no event is filed before the last one named (empty_to).
  * An event whose hold restarted (re-filed lazily) or is longer than the wheel's span sits in
  * an earlier bucket than its deadline says: then it may be named before one due sooner,
  * never one that is not held. */
-uint32_t hold_wheel_earliest(const struct hold_wheel *w);
+uint32_t hold_wheel_earliest(struct hold_wheel *w);
 /* Judge every event whose deadline is before now_us (monotonic): returns how many. */
 uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
                            hold_expired_fn fn, void *ctx);

@@ -142,6 +142,13 @@ Test(hold_wheel, earliest_is_the_first_due)
     cr_assert_eq(fired[0], 7u);
     cr_assert_eq(hold_wheel_earliest(&wheel), 5u + 1, "found across the wrap");
     hold(8, t0, 50 * MS); /* already due: filed in the current tick */
-    cr_assert_eq(hold_wheel_earliest(&wheel), 8u + 1);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 8u + 1, "filed before the last one named");
     cr_assert_eq(wheel.linked, 2u, "naming an event leaves it on the wheel");
+    hold_wheel_del(&wheel, pool, 8);
+    cr_assert_eq(hold_wheel_earliest(&wheel), 5u + 1);
+    /* Holds beyond the span sit in the bucket their deadline maps to, 1.024 s earlier. */
+    hold(9, t0 + 100 * MS, 1500 * MS); /* its bucket comes 476 ms from now: after 5's */
+    cr_assert_eq(hold_wheel_earliest(&wheel), 5u + 1);
+    hold(10, t0 + 100 * MS, 1150 * MS); /* 126 ms from now: before 5's */
+    cr_assert_eq(hold_wheel_earliest(&wheel), 10u + 1);
 }
