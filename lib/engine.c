@@ -449,11 +449,14 @@ static void hold_expired(void *ctx, uint32_t slot);
  */
 static void make_rst_room(struct engine *e)
 {
-    /* First what is due by now (the wheel moves on engine_age(), between bursts): the
-     * earliest is then named from now's tick, and may not be needed at all. */
-    hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, e);
-    if (e->rst_free_top)
-        return;
+    /* First what is due before now's tick, when the wheel is behind it (it moves on
+     * engine_age(), between bursts): the earliest is then named from now's tick, and may
+     * not be needed at all. */
+    if (e->now_us / HW_TICK_US > e->wheel.tick) {
+        hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, e);
+        if (e->rst_free_top)
+            return;
+    }
     STAT_INC(e->stats, rst_pool_full);
     uint32_t s1 = hold_wheel_earliest(&e->wheel);
     if (s1)
