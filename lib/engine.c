@@ -437,7 +437,12 @@ static int ipid_mismatch(const struct flow_dir *sd, const struct pkt_info *p, ui
     return fwd > 4096 && back > 64;
 }
 
-static void hold_expired(void *ctx, uint32_t slot);
+/* hold_wheel_expire() callback: the event's hold ran out (make_rst_room(): it is cut short). */
+static void hold_expired(void *ctx, uint32_t slot)
+{
+    struct engine *e = ctx;
+    close_event(e, &e->ft->flows[e->rst_pool[slot].flow_idx]);
+}
 
 /*
  * Every held-event slot is taken (a reset storm): the held event nearest its verdict is
@@ -452,7 +457,7 @@ static void make_rst_room(struct engine *e)
     /* First what is due before now's tick, when the wheel is behind it (it moves on
      * engine_age(), between bursts): the earliest is then named from now's tick, and may
      * not be needed at all. */
-    if (e->now_us / HW_TICK_US > e->wheel.tick) {
+    if (hold_wheel_behind(&e->wheel, e->now_us)) {
         hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, e);
         if (e->rst_free_top)
             return;
@@ -460,7 +465,18 @@ static void make_rst_room(struct engine *e)
     STAT_INC(e->stats, rst_pool_full);
     uint32_t s1 = hold_wheel_earliest(&e->wheel);
     if (s1)
-        close_event(e, &e->ft->flows[e->rst_pool[s1 - 1].flow_idx]);
+        hold_expired(e, s1 - 1); /* judged as if its hold had run out */
+}
+
+/* The pool slot of a new held event: a free one, made free when none is; the scratch slot
+ * (rst_cap) for a scratch entry, or, not reached, when none could be made. */
+static uint32_t take_rst_slot(struct engine *e, int scratch)
+{
+    if (scratch)
+        return e->rst_cap;
+    if (!e->rst_free_top)
+        make_rst_room(e);
+    return e->rst_free_top ? e->rst_free[--e->rst_free_top] : e->rst_cap;
 }
 
 /* A RST on f: opens its held event, or folds into the one it holds. scratch: f is the
@@ -474,12 +490,8 @@ static void open_or_fold_rst(struct engine *e, struct flow *f, int d, const stru
     int opened = !r;
 
     if (!r) {
-        if (!e->rst_free_top && !scratch)
-            make_rst_room(e);
-        /* A pooled slot, or the scratch slot for a scratch entry (or, not reached, when none
-         * is free): the caller then judges the event at once (rst_slot == rst_cap + 1). */
-        f->rst_slot =
-            (e->rst_free_top && !scratch ? e->rst_free[--e->rst_free_top] : e->rst_cap) + 1;
+        /* In the scratch slot, the caller judges the event at once (rst_slot == rst_cap + 1). */
+        f->rst_slot = take_rst_slot(e, scratch) + 1;
         r = engine_rst(e, f);
         uint64_t since = ts - f->last_ts;
         uint64_t idle = since;
@@ -890,13 +902,6 @@ void engine_input(struct engine *e, const uint8_t *frame, uint32_t len, uint64_t
     /* A burst of one: one copy of the counting and the stages, whose equivalence across
      * burst sizes the fuzzer checks (fuzz_engine's burst twin). */
     engine_input_burst(e, &frame, &len, &ts, NULL, 1);
-}
-
-/* hold_wheel_expire() callback: the event's hold ran out. */
-static void hold_expired(void *ctx, uint32_t slot)
-{
-    struct engine *e = ctx;
-    close_event(e, &e->ft->flows[e->rst_pool[slot].flow_idx]);
 }
 
 /* Entries the ageing scan examines now: hwm per age_sweep_us of elapsed time (carrying the

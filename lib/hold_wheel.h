@@ -44,6 +44,11 @@ void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
  * an earlier bucket than its deadline says: then it may be named before one due sooner,
  * never one that is not held. */
 uint32_t hold_wheel_earliest(struct hold_wheel *w);
+/* Has now_us's tick not been walked yet (hold_wheel_expire() would judge the ticks before it)? */
+static inline int hold_wheel_behind(const struct hold_wheel *w, uint64_t now_us)
+{
+    return now_us / HW_TICK_US > w->tick;
+}
 /* Judge every event whose deadline is before now_us (monotonic): returns how many. */
 uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
                            hold_expired_fn fn, void *ctx);

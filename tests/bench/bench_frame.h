@@ -1,6 +1,6 @@
 /* Byte writers for the frames and capture files the benchmarks build (gen_bench,
  * bench_engine, bench_hashflood): network-order fields, one Ethernet header with fixed
- * locally administered MACs, and a classic pcap file header. */
+ * locally administered MACs, and a classic pcap file's headers. */
 #ifndef RS_BENCH_FRAME_H
 #define RS_BENCH_FRAME_H
 
@@ -42,6 +42,16 @@ static inline void pcap_file_header(uint8_t h[24], uint32_t snaplen)
     put32le(h + 12, 0); /* sigfigs */
     put32le(h + 16, snaplen);
     put32le(h + 20, 1); /* LINKTYPE_ETHERNET */
+}
+
+/* A pcap record header: the time in µs, the bytes captured and the frame's length on the wire. */
+static inline void pcap_record_header(uint8_t r[16], uint64_t ts_us, uint32_t caplen,
+                                      uint32_t origlen)
+{
+    put32le(r, (uint32_t)(ts_us / 1000000));
+    put32le(r + 4, (uint32_t)(ts_us % 1000000));
+    put32le(r + 8, caplen);
+    put32le(r + 12, origlen);
 }
 
 #endif

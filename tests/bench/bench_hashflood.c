@@ -138,10 +138,7 @@ static int write_pcap(const char *path, const uint32_t *ids, uint32_t n)
         for (uint32_t i = 0; i < n; i++, us++) {
             uint8_t frame[FRAME];
             uint8_t rec[16];
-            put32le(rec, (uint32_t)(us / 1000000));
-            put32le(rec + 4, (uint32_t)(us % 1000000));
-            put32le(rec + 8, FRAME);
-            put32le(rec + 12, FRAME);
+            pcap_record_header(rec, us, FRAME, FRAME);
             syn_frame(frame, ids[i]);
             fwrite(rec, sizeof(rec), 1, f);
             fwrite(frame, FRAME, 1, f);

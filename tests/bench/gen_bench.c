@@ -368,10 +368,7 @@ int main(int argc, char **argv)
             uint32_t orig, hdr = frame(fr, i, st, ipid, &orig);
             uint32_t cap = orig < snaplen ? orig : (uint32_t)snaplen;
             uint64_t ts = T0_US + (uint64_t)ph * phase_us + (uint64_t)((double)j++ * step);
-            put32le(rec, (uint32_t)(ts / 1000000));
-            put32le(rec + 4, (uint32_t)(ts % 1000000));
-            put32le(rec + 8, cap);
-            put32le(rec + 12, orig);
+            pcap_record_header(rec, ts, cap, orig);
             /* Headers, cut at the snaplen; then zero payload bytes up to it. */
             fwrite(rec, 1, 16 + (cap < hdr ? cap : hdr), f);
             for (uint32_t z = hdr; z < cap; z++)

@@ -63,6 +63,19 @@ static void fill_established(struct pb_harness *h, struct pb_conv *c, uint32_t n
     }
 }
 
+/* A table of cap entries, all established connections of *est (client ports from port0), and
+ * *other: a fresh IPv4 conversation from client address other_cli, which finds no room. */
+static struct pb_harness *full_of_established(uint32_t cap, struct pb_conv *est, uint16_t port0,
+                                              struct pb_conv *other, const char *other_cli)
+{
+    struct pb_harness *h = harness(cap, SEC);
+    pb_conv_init(est, 4);
+    fill_established(h, est, cap, port0);
+    pb_conv_init(other, 4);
+    pb_addr(other->cli, other_cli);
+    return h;
+}
+
 static struct flow *find_flow(struct pb_harness *h, const struct pb_conv *c)
 {
     struct pb_seg s = PB_C(ACK, 0, 0, 0);
@@ -1054,13 +1067,8 @@ Test(engine, evicted_flow_emits_its_pending_event)
 Test(engine, futile_victim_searches_back_off_and_recover)
 {
     const uint32_t cap = 64;
-    struct pb_harness *h = harness(cap, SEC);
     struct pb_conv est, c;
-
-    pb_conv_init(&est, 4);
-    fill_established(h, &est, cap, 44000);
-    pb_conv_init(&c, 4);
-    pb_addr(c.cli, "172.16.0.1");
+    struct pb_harness *h = full_of_established(cap, &est, 44000, &c, "172.16.0.1");
     uint16_t port = 1024;
     for (int i = 0; i < 2000; i++, port++) {
         c.cport = port;
@@ -1091,13 +1099,8 @@ Test(engine, futile_victim_searches_back_off_and_recover)
 Test(engine, rst_flood_with_full_table)
 {
     const uint32_t cap = 8;
-    struct pb_harness *h = harness(cap, SEC);
     struct pb_conv c, r;
-
-    pb_conv_init(&c, 4);
-    fill_established(h, &c, cap, 49000);
-    pb_conv_init(&r, 4);
-    pb_addr(r.cli, "198.51.100.1");
+    struct pb_harness *h = full_of_established(cap, &c, 49000, &r, "198.51.100.1");
     for (int i = 0; i < 100; i++) {
         r.cport = (uint16_t)(2000 + i);
         run1(h, &r, (struct pb_seg)PB_S(RST, 1, 0, 0), MS + (uint64_t)i);
