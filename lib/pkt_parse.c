@@ -419,55 +419,51 @@ enum pkt_kind pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *out)
     return parse_ethernet_frame(data, len, out);
 }
 
-int pkt_link_supported(int link)
+/* Bytes of link-layer header before the IP header (SLL: before its protocol field's end), or
+ * -1 for a link type the parser does not know. Ethernet's varies and has a path of its own. */
+static int link_header_len(int link)
 {
     switch (link) {
-    case LINK_NULL:
-    case LINK_ETHERNET:
     case LINK_RAW:
-    case LINK_LOOP:
-    case LINK_LINUX_SLL:
-    case LINK_LINUX_SLL2:
-        return 1;
-    default:
         return 0;
+    case LINK_NULL: /* 4-byte address family */
+    case LINK_LOOP:
+        return 4;
+    case LINK_LINUX_SLL: /* protocol (ethertype) in the last 2 of 16 bytes */
+        return 16;
+    case LINK_LINUX_SLL2: /* protocol in the first 2 of 20 bytes */
+        return 20;
+    default:
+        return -1;
     }
+}
+
+int pkt_link_supported(int link)
+{
+    return link == LINK_ETHERNET || link_header_len(link) >= 0;
 }
 
 enum pkt_kind pkt_parse_link(const uint8_t *data, uint32_t len, int link, struct pkt_info *out)
 {
-    uint32_t hl;
-
-    if (link == LINK_ETHERNET) /* nearly always: before the switch, and inline */
+    if (link == LINK_ETHERNET) /* nearly always: first, and inline */
         return parse_ethernet_frame(data, len, out);
-    switch (link) {
-    case LINK_RAW:
-    case LINK_NULL:
-    case LINK_LOOP:
-        info_init(out);
-        hl = link == LINK_RAW ? 0 : 4;
-        if (len < hl)
-            return pp_malformed(out, MAL_L2_TRUNCATED);
-        return pp_ip_any(data, len, hl, out);
-    case LINK_LINUX_SLL:  /* protocol (ethertype) in the last 2 of 16 bytes */
-    case LINK_LINUX_SLL2: /* protocol in the first 2 of 20 bytes */
-        info_init(out);
-        hl = link == LINK_LINUX_SLL ? 16 : 20;
-        if (len < hl)
-            return pp_malformed(out, MAL_L2_TRUNCATED);
-        if (link == LINK_LINUX_SLL2) {
-            /* The ethertype leads the header, far from the payload; VLAN tags are not
-             * inline in SLL2. */
-            uint16_t et = rd16(data);
-            if (et == ETHERTYPE_IPV4)
-                return parse_ipv4(data, len, hl, out);
-            if (et == ETHERTYPE_IPV6)
-                return parse_ipv6(data, len, hl, out);
-            return PKT_NON_IP;
-        }
-        return pp_ethertype(data, len, hl, rd16(data + hl - 2), out);
-    default:
-        info_init(out);
+    info_init(out);
+    int hl = link_header_len(link);
+    if (hl < 0)
+        return PKT_NON_IP;
+    if (len < (uint32_t)hl)
+        return pp_malformed(out, MAL_L2_TRUNCATED);
+    if (link == LINK_LINUX_SLL) /* then as in an Ethernet frame, VLAN tags included */
+        return pp_ethertype(data, len, (uint32_t)hl, rd16(data + hl - 2), out);
+    if (link == LINK_LINUX_SLL2) {
+        /* The ethertype leads the header, far from the payload; VLAN tags are not inline
+         * in SLL2. */
+        uint16_t et = rd16(data);
+        if (et == ETHERTYPE_IPV4)
+            return parse_ipv4(data, len, (uint32_t)hl, out);
+        if (et == ETHERTYPE_IPV6)
+            return parse_ipv6(data, len, (uint32_t)hl, out);
         return PKT_NON_IP;
     }
+    return pp_ip_any(data, len, (uint32_t)hl, out); /* raw IP, or after a BSD family word */
 }
