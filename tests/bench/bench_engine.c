@@ -3,7 +3,7 @@
  * DPDK, no packet copy and no capture file, so that it scales to 10M concurrent flows (the
  * preloaded captures of scripts/bench need ~5 GB of mbufs per million flows).
  *
- * usage: bench_engine FLOWS [PASSES [THREADS]]
+ * usage: bench_engine FLOWS [PASSES [THREADS [EXCHANGES]]]
  *
  * THREADS > 1 runs that many engines at once, one per thread pinned to CPU 0, 1, ... (as
  * workers are to lcores), each with its own table and its own copy of the traffic: what
@@ -16,10 +16,14 @@
  * FLOWS are in the table at once and consecutive packets hit unrelated entries. Endings by
  * connection number: clean FIN close (4 in 10), client abort, server abort, refused, RST after
  * FIN, stale connection (bare RST), no flow (a lone RST). Time advances 250 ms per phase.
+ * A connection that gets past its handshake makes EXCHANGES (default 1) request-response
+ * exchanges before its ending: 1 gives ~6.8 packets per connection (scripts/bench's figures),
+ * more shows which part of the cost is per connection and which per packet.
  * Frames are built into a 32-frame burst between two timed calls: only the engine is timed.
  * Each pass uses new client ports, so every pass creates, resets and expires FLOWS flows.
  *
- * Prints one JSON object: flows, packets, cycles_per_packet (TSC), ns_per_packet,
+ * Prints one JSON object: flows, exchanges, packets, packets_per_connection,
+ * cycles_per_packet (TSC), ns_per_packet,
  * bytes_per_flow (engine_mem_bytes() / capacity), and ground_truth_ok (per-cause counts);
  * with THREADS, also threads, per-thread cycles, and mpps_total: all packets over the
  * longest thread's wall time.
@@ -46,53 +50,70 @@ struct step {
     uint32_t seq, ack; /* offsets: client side from ci, server side from si */
     uint16_t len;
 };
-#define REQ       300
-#define RESP      1448
-#define MAX_STEPS 11
-/* seq/ack offsets: c = ci + x, s = si + x. A 0xffffffff ack means "no ACK number". */
-static const struct step plans[][MAX_STEPS] = {
-    [K_CLEAN] = {{1, SYN, 0, 0, 0},
-                 {0, SYN | ACK, 0, 1, 0},
-                 {1, ACK, 1, 1, 0},
-                 {1, PSH | ACK, 1, 1, REQ},
-                 {0, ACK, 1, 1 + REQ, RESP},
-                 {1, ACK, 1 + REQ, 1 + RESP, 0},
-                 {0, FIN | ACK, 1 + RESP, 1 + REQ, 0},
-                 {1, FIN | ACK, 1 + REQ, 2 + RESP, 0},
-                 {0, ACK, 2 + RESP, 2 + REQ, 0}},
-    [K_CLIENT_ABORT] = {{1, SYN, 0, 0, 0},
-                        {0, SYN | ACK, 0, 1, 0},
-                        {1, ACK, 1, 1, 0},
-                        {1, PSH | ACK, 1, 1, REQ},
-                        {0, ACK, 1, 1 + REQ, RESP},
-                        {1, ACK, 1 + REQ, 1 + RESP, 0},
-                        {1, RST | ACK, 1 + REQ, 1 + RESP, 0}},
-    [K_SERVER_ABORT] = {{1, SYN, 0, 0, 0},
-                        {0, SYN | ACK, 0, 1, 0},
-                        {1, ACK, 1, 1, 0},
-                        {1, PSH | ACK, 1, 1, REQ},
-                        {0, ACK, 1, 1 + REQ, RESP},
-                        {1, ACK, 1 + REQ, 1 + RESP, 0},
-                        {0, RST | ACK, 1 + RESP, 1 + REQ, 0}},
-    [K_REFUSED] = {{1, SYN, 0, 0, 0}, {0, RST | ACK, 0xffffffff, 1, 0}},
-    [K_AFTER_FIN] = {{1, SYN, 0, 0, 0},
-                     {0, SYN | ACK, 0, 1, 0},
-                     {1, ACK, 1, 1, 0},
-                     {1, PSH | ACK, 1, 1, REQ},
-                     {0, ACK, 1, 1 + REQ, RESP},
-                     {1, ACK, 1 + REQ, 1 + RESP, 0},
-                     {0, FIN | ACK, 1 + RESP, 1 + REQ, 0},
-                     {1, RST | ACK, 1 + REQ, 2 + RESP, 0}},
-    [K_STALE] = {{1, SYN, 0, 0, 0},
-                 {0, SYN | ACK, 0, 1, 0},
-                 {1, ACK, 1, 1, 0},
-                 {1, PSH | ACK, 1, 1, REQ},
-                 {0, ACK, 1, 1 + REQ, RESP},
-                 {1, ACK, 1 + REQ, 1 + RESP, 0},
-                 {0, RST, 1 + RESP, 0xffffffff, 0}},
-    [K_NO_FLOW] = {{0, RST | ACK, 1, 1, 0}},
-};
-static const int plan_len[] = {9, 7, 7, 2, 8, 7, 1};
+#define REQ           300
+#define RESP          1448
+#define MAX_EXCHANGES 30
+#define MAX_STEPS     (6 + 3 * MAX_EXCHANGES)
+#define NO_NUM        0xffffffff /* a seq or ack field of 0: a bare RST's ack, a refusal's seq */
+#define K_MAX         (K_NO_FLOW + 1)
+
+/* Every kind's steps for x exchanges: make_plans() writes them once, before any thread runs. */
+static struct step plans[K_MAX][MAX_STEPS];
+static int plan_len[K_MAX];
+static int max_plan_len;
+
+static int put_step(struct step *p, int n, uint8_t from_client, uint8_t flags, uint32_t seq,
+                    uint32_t ack, uint16_t len)
+{
+    p[n] = (struct step){from_client, flags, seq, ack, len};
+    return n + 1;
+}
+
+/* The handshake and x exchanges (a request, its response, the client's ACK of it): what
+ * every kind but refused and no flow starts with. Returns the steps written. */
+static int opening(struct step *p, uint32_t x)
+{
+    int n = put_step(p, 0, 1, SYN, 0, 0, 0);
+    n = put_step(p, n, 0, SYN | ACK, 0, 1, 0);
+    n = put_step(p, n, 1, ACK, 1, 1, 0);
+    for (uint32_t j = 0; j < x; j++) {
+        n = put_step(p, n, 1, PSH | ACK, 1 + j * REQ, 1 + j * RESP, REQ);
+        n = put_step(p, n, 0, ACK, 1 + j * RESP, 1 + (j + 1) * REQ, RESP);
+        n = put_step(p, n, 1, ACK, 1 + (j + 1) * REQ, 1 + (j + 1) * RESP, 0);
+    }
+    return n;
+}
+
+static void make_plans(uint32_t x)
+{
+    const uint32_t c = 1 + x * REQ, s = 1 + x * RESP; /* each side's next seq after them */
+    struct step *p;
+    int n;
+
+    p = plans[K_CLEAN];
+    n = opening(p, x);
+    n = put_step(p, n, 0, FIN | ACK, s, c, 0);
+    n = put_step(p, n, 1, FIN | ACK, c, s + 1, 0);
+    plan_len[K_CLEAN] = put_step(p, n, 0, ACK, s + 1, c + 1, 0);
+    p = plans[K_CLIENT_ABORT];
+    plan_len[K_CLIENT_ABORT] = put_step(p, opening(p, x), 1, RST | ACK, c, s, 0);
+    p = plans[K_SERVER_ABORT];
+    plan_len[K_SERVER_ABORT] = put_step(p, opening(p, x), 0, RST | ACK, s, c, 0);
+    p = plans[K_REFUSED];
+    n = put_step(p, 0, 1, SYN, 0, 0, 0);
+    plan_len[K_REFUSED] = put_step(p, n, 0, RST | ACK, NO_NUM, 1, 0);
+    p = plans[K_AFTER_FIN];
+    n = put_step(p, opening(p, x), 0, FIN | ACK, s, c, 0);
+    plan_len[K_AFTER_FIN] = put_step(p, n, 1, RST | ACK, c, s + 1, 0);
+    p = plans[K_STALE];
+    plan_len[K_STALE] = put_step(p, opening(p, x), 0, RST, s, NO_NUM, 0);
+    plan_len[K_NO_FLOW] = put_step(plans[K_NO_FLOW], 0, 0, RST | ACK, 1, 1, 0);
+    max_plan_len = 0;
+    for (int k = 0; k < K_MAX; k++)
+        if (plan_len[k] > max_plan_len)
+            max_plan_len = plan_len[k];
+}
+
 static const enum rst_cause cause_of[] = {CAUSE_MAX,     CAUSE_CLIENT_ABORT, CAUSE_SERVER_ABORT,
                                           CAUSE_REFUSED, CAUSE_AFTER_FIN,    CAUSE_STALE_CONNECTION,
                                           CAUSE_NO_FLOW};
@@ -136,8 +157,8 @@ static uint32_t build(uint8_t *f, uint32_t i, uint32_t pass, const struct step *
     put16(t, s->from_client ? cport : sport);
     put16(t + 2, s->from_client ? sport : cport);
     uint32_t own = s->from_client ? ci : si, peer = s->from_client ? si : ci;
-    put32(t + 4, s->seq == 0xffffffff ? 0 : own + s->seq);
-    put32(t + 8, s->ack == 0xffffffff ? 0 : peer + s->ack);
+    put32(t + 4, s->seq == NO_NUM ? 0 : own + s->seq);
+    put32(t + 8, s->ack == NO_NUM ? 0 : peer + s->ack);
     t[12] = (uint8_t)((tcp_len / 4) << 4);
     t[13] = s->flags;
     put16(t + 14, opts ? 64240 : 502);
@@ -214,11 +235,16 @@ static void *run(void *arg)
         fp[b] = frames[b];
     clock_gettime(CLOCK_MONOTONIC, &w0);
     uint64_t t_start = ticks();
+    /* 20 s from the start of one pass to the next, or more when its phases take longer:
+     * passes never overlap in time. */
+    uint64_t pass_us = (uint64_t)(max_plan_len + 11) * 250000;
+    if (pass_us < 20 * 1000000)
+        pass_us = 20 * 1000000;
     for (uint32_t pass = 0; pass < j->passes; pass++) {
-        uint64_t base = 1700000000000000ULL + (uint64_t)pass * 20 * 1000000;
+        uint64_t base = 1700000000000000ULL + (uint64_t)pass * pass_us;
         for (uint32_t i = 0; i < n; i++)
             expect[cause_of[kind_of(i)]]++;
-        for (int ph = 0; ph < MAX_STEPS; ph++) {
+        for (int ph = 0; ph < max_plan_len; ph++) {
             uint64_t off = (uint64_t)ph * 7919;
             uint64_t stride = phase_stride(n, ph);
             for (uint32_t r = 0; r < n; r++) {
@@ -275,16 +301,22 @@ static void *run(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_engine FLOWS [PASSES [THREADS]]\n");
+        fprintf(stderr, "usage: bench_engine FLOWS [PASSES [THREADS [EXCHANGES]]]\n");
         return 2;
     }
     uint32_t n = (uint32_t)strtoul(argv[1], NULL, 10);
     uint32_t passes = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 2;
     uint32_t nthr = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 1;
-    if (n < 10 || n > 16000000 || passes < 1 || passes > 100 || nthr < 1 || nthr > 64) {
-        fprintf(stderr, "bench_engine: FLOWS 10..16000000, PASSES 1..100, THREADS 1..64\n");
+    uint32_t x = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 1;
+    if (n < 10 || n > 16000000 || passes < 1 || passes > 100 || nthr < 1 || nthr > 64 || x < 1 ||
+        x > MAX_EXCHANGES) {
+        fprintf(stderr,
+                "bench_engine: FLOWS 10..16000000, PASSES 1..100, THREADS 1..64, "
+                "EXCHANGES 1..%d\n",
+                MAX_EXCHANGES);
         return 2;
     }
+    make_plans(x);
     struct job jobs[64];
     pthread_t tid[64];
     for (uint32_t t = 0; t < nthr; t++) {
@@ -315,11 +347,13 @@ int main(int argc, char **argv)
             wall = jobs[t].wall_ns;
     }
     double cpp = (double)busy / (double)packets;
-    printf("{\"flows\":%u,\"passes\":%u,\"packets\":%" PRIu64 ",\"cycles_per_packet\":%.1f,"
+    printf("{\"flows\":%u,\"exchanges\":%u,\"passes\":%u,\"packets\":%" PRIu64
+           ",\"packets_per_connection\":%.2f,\"cycles_per_packet\":%.1f,"
            "\"ns_per_packet\":%.1f,\"tsc_ghz\":%.3f,\"bytes_per_flow\":%.2f,"
            "\"rst_pool_full\":%" PRIu64 ",\"dist_cycles_per_packet\":%.1f",
-           n, passes, jobs[0].packets, cpp, cpp / jobs[0].ticks_per_ns, jobs[0].ticks_per_ns,
-           jobs[0].bytes_per_flow, jobs[0].rst_pool_full, (double)dist / (double)dist_pkts);
+           n, x, passes, jobs[0].packets, (double)jobs[0].packets / ((double)n * passes), cpp,
+           cpp / jobs[0].ticks_per_ns, jobs[0].ticks_per_ns, jobs[0].bytes_per_flow,
+           jobs[0].rst_pool_full, (double)dist / (double)dist_pkts);
     if (nthr > 1) {
         printf(",\"threads\":%u,\"thread_cycles_per_packet\":[", nthr);
         for (uint32_t t = 0; t < nthr; t++)
