@@ -248,8 +248,8 @@ static int start_eal(int argc, char **argv, int eal_at, uint32_t cap)
     char prefix[64], mem[32];
     snprintf(prefix, sizeof(prefix), "--file-prefix=bench_table_%d", (int)getpid());
     snprintf(mem, sizeof(mem), "-m%" PRIu64, (uint64_t)cap * 200 / 1048576 + 128);
-    char *def[] = {argv[0],   "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-                   prefix,    mem,         "--log-level=lib.eal:error"};
+    char *def[] = {argv[0],          "--no-huge", "--no-pci", "--no-shconf",
+                   "--no-telemetry", prefix,      mem,        "--log-level=lib.eal:error"};
     char *args[64];
     int n = 0;
     if (eal_at < argc) {
@@ -297,10 +297,8 @@ int main(int argc, char **argv)
     struct flow *state = big_zalloc((size_t)cap * sizeof(struct flow));
     struct flow_table *t = flow_table_create(cap);
     size_t heap0 = heap_bytes();
-    struct rte_hash_parameters hp = {.name = "bench_table",
-                                     .entries = cap,
-                                     .key_len = sizeof(struct flow_key),
-                                     .socket_id = 0};
+    struct rte_hash_parameters hp = {
+        .name = "bench_table", .entries = cap, .key_len = sizeof(struct flow_key), .socket_id = 0};
     struct rte_hash *h = rte_hash_create(&hp);
     uint64_t bad = 0;
     if (!ks.key || !ks.hash || !ks.order || !ks.churn || !state || !t || !h) {
