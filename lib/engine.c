@@ -769,28 +769,6 @@ static inline int frame_kind_counted(const struct pkt_info *p, enum pkt_kind kin
 
 #define V6_AHEAD 4 /* packets between an IPv6 pair's prefetch and its read (stage 3) */
 
-#define PROBE_AHEAD 4 /* slots stage 2 looks at: most probes end within them at load <= 3/4 */
-
-/* Stage 2 of engine_input_burst(): the first slot from home whose tag matches names the
- * likely entry (a hint only: stage 3 uses it when it is live and holds the segment's key, and
- * looks up again otherwise, as an earlier packet of the burst may have removed or reused
- * it). Following the probe rather than taking the home slot's entry matters when
- * another flow sits at home: its entry would be fetched instead. The slots are in the line
- * stage 1 prefetched (or the next one). NULL for a new flow. */
-static inline const struct flow *likely_entry(const struct flow_table *t, uint32_t h)
-{
-    const uint32_t tag = flow_table_tag(t, h);
-    uint32_t i = flow_table_home(t, h);
-    for (unsigned n = 0; n < PROBE_AHEAD; n++, i = flow_table_next(t, i)) {
-        uint32_t s = t->slots[i];
-        if (s == 0)
-            return NULL;
-        if ((s & ~t->idx_mask) == tag)
-            return &t->flows[flow_table_slot_idx1(t, s) - 1];
-    }
-    return NULL;
-}
-
 /* Prefetch every cache line of the likely entry: 104 bytes at any 8-byte offset span two or
  * three. Always inlined, on purpose: GCC 12 takes a separate function whose only effect is
  * __builtin_prefetch for a pure one and deletes its calls (it did, unnoticed: the entries
@@ -798,7 +776,11 @@ static inline const struct flow *likely_entry(const struct flow_table *t, uint32
 static inline __attribute__((always_inline)) const struct flow *
 prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
 {
-    const struct flow *f = tcp ? likely_entry(t, h) : NULL;
+    /* Stage 2 of engine_input_burst(): the likely entry is a hint only. Stage 3 uses it when
+     * it is live and holds the segment's key, and looks up again otherwise, as an earlier
+     * packet of the burst may have removed or reused it. The slots are in the line stage 1
+     * prefetched (or the next one). NULL for a new flow. */
+    const struct flow *f = tcp ? flow_table_likely_entry(t, h) : NULL;
     if (!f)
         return NULL;
     const char *c = (const char *)f;

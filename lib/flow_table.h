@@ -161,6 +161,29 @@ static inline struct flow *flow_table_at(struct flow_table *t, uint32_t i)
     return flow_table_live(t, i) ? &t->flows[i] : NULL;
 }
 
+/* Slots flow_table_likely_entry() looks at: most probes end within them at load <= 3/4. */
+#define FLOW_TABLE_HINT_PROBES 4
+
+/*
+ * The entry a lookup of hash h most likely ends at, from the index alone: that of the first
+ * slot from home whose tag matches, within FLOW_TABLE_HINT_PROBES slots. Following the probe
+ * rather than taking the home slot's entry matters when another flow sits at home. NULL at an
+ * empty slot or when none matches. A hint, to prefetch: it may hold another key with the tag.
+ */
+static inline const struct flow *flow_table_likely_entry(const struct flow_table *t, uint32_t h)
+{
+    const uint32_t tag = flow_table_tag(t, h);
+    uint32_t i = flow_table_home(t, h);
+    for (unsigned n = 0; n < FLOW_TABLE_HINT_PROBES; n++, i = flow_table_next(t, i)) {
+        uint32_t s = t->slots[i];
+        if (s == 0)
+            return NULL;
+        if ((s & ~t->idx_mask) == tag)
+            return &t->flows[flow_table_slot_idx1(t, s) - 1];
+    }
+    return NULL;
+}
+
 /*
  * flow_table_lookup() with a hint: an entry that an earlier look at the index named for k,
  * possibly stale since (removed, or reused for another key). A live entry holding k's key is

@@ -42,21 +42,18 @@
 #include "bigmem.h"
 #include "flow_table.h"
 
-#define BURST  32
-#define PROBES 4 /* slots looked at for the likely entry, as the engine's stage 2 */
+#define BURST 32
 
 /* Key i: 10.x.y.z:(1024 + i % 60000) <-> 172.16.a.b:443, canonical (the lower address first:
- * 10/8 sorts below 172.16/12). */
+ * 10/8 sorts below 172.16/12). The addresses alone tell keys apart. */
 static void make_key(uint32_t i, struct flow_key *k)
 {
-    memset(k, 0, sizeof(*k));
-    k->lo_addr[10] = k->lo_addr[11] = k->hi_addr[10] = k->hi_addr[11] = 0xff;
     const uint8_t lo[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
     const uint8_t hi[4] = {172, 16, (uint8_t)(i % 64), (uint8_t)(1 + i % 200)};
-    memcpy(k->lo_addr + 12, lo, 4);
-    memcpy(k->hi_addr + 12, hi, 4);
-    k->lo_port = (uint16_t)(1024 + i % 60000); /* the addresses alone tell keys apart */
-    k->hi_port = 443;
+    struct flow_ckey c = {.lo_port = (uint16_t)(1024 + i % 60000), .hi_port = 443};
+    memcpy(&c.a, lo, 4);
+    memcpy(&c.b, hi, 4);
+    flow_ckey_expand_v4(&c, k);
 }
 
 static uint64_t gcd(uint64_t a, uint64_t b)
@@ -88,22 +85,6 @@ static inline void prefetch_state(const void *p)
     __builtin_prefetch(c + sizeof(struct flow) - 1);
 }
 
-/* The engine's likely_entry() (engine.c), copied: as one function in flow_table.h for both, it
- * cost the engine 2.7 instructions per packet (GCC stopped unrolling the probe). */
-static const struct flow *likely_entry(const struct flow_table *t, uint32_t h)
-{
-    const uint32_t tag = flow_table_tag(t, h);
-    uint32_t i = flow_table_home(t, h);
-    for (unsigned n = 0; n < PROBES; n++, i = flow_table_next(t, i)) {
-        uint32_t s = t->slots[i];
-        if (s == 0)
-            return NULL;
-        if ((s & ~t->idx_mask) == tag)
-            return &t->flows[flow_table_slot_idx1(t, s) - 1];
-    }
-    return NULL;
-}
-
 struct keys {
     uint32_t n;
     struct flow_key *key;
@@ -123,7 +104,7 @@ static uint64_t table_round(struct flow_table *t, const struct keys *ks)
         for (uint32_t i = 0; i < m; i++)
             __builtin_prefetch(&t->slots[flow_table_home(t, ks->hash[idx[i]])]);
         for (uint32_t i = 0; i < m; i++) {
-            hint[i] = likely_entry(t, ks->hash[idx[i]]);
+            hint[i] = flow_table_likely_entry(t, ks->hash[idx[i]]);
             if (hint[i])
                 prefetch_state(hint[i]);
         }
