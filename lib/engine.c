@@ -323,7 +323,9 @@ static void check_unanswered(struct engine *e, struct flow *f)
     }
 }
 
-static void drop_flow(struct engine *e, struct flow *f)
+/* What the end of a connection emits: its held event judged, an unanswered SYN counted, its
+ * --flows record. The entry stays in the table. */
+static void retire_flow(struct engine *e, struct flow *f)
 {
     if (f->rst_slot)
         close_event(e, f);
@@ -333,6 +335,11 @@ static void drop_flow(struct engine *e, struct flow *f)
         emit_record(e, f, z);
         z->active = 0;
     }
+}
+
+static void drop_flow(struct engine *e, struct flow *f)
+{
+    retire_flow(e, f);
     flow_table_remove(e->ft, f);
 }
 
@@ -954,12 +961,16 @@ void engine_flush(struct engine *e)
 {
     struct flow_table *t = e->ft;
 
-    for (uint32_t i = 0; i < t->capacity && t->used; i++) {
+    /* Every connection is retired in table order, as drop_flow() would, and the table is
+     * emptied at once afterwards: removing entries one by one shifted each one's cluster
+     * back, a random miss per connection (0.1 s for 1M flows, ~5 % of a replay's time). */
+    for (uint32_t i = 0; i < t->hwm; i++) {
         struct flow *f = flow_table_at(t, i);
         if (!f)
             continue;
-        drop_flow(e, f);
+        retire_flow(e, f);
         STAT_INC(e->stats, flows_expired);
     }
+    flow_table_clear(t);
     STAT_SET(e->stats, flows_active, 0);
 }

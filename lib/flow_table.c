@@ -198,3 +198,16 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
     t->free_head = idx + 1;
     t->used--;
 }
+
+void flow_table_clear(struct flow_table *t)
+{
+    memset(t->slots, 0, (size_t)t->nslots * sizeof(*t->slots));
+    memset(t->live, 0, live_bytes(t->capacity));
+    t->used = 0;
+    t->free_head = 0;
+    t->hwm = 0;
+    t->cursor = 0;
+    t->v6used = 0;
+    t->v6free = 0;
+    t->v6hwm = 0;
+}

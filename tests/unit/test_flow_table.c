@@ -656,6 +656,53 @@ static void family_key(int fam, uint32_t i, struct flow_key *k)
 /* 100,000 distinct keys give about 1.2 equal pairs of 32-bit hashes when the hash is as good
  * as random; a hash that only carries upward (products of the key's words, summed) gave
  * 37,951 on the first family, and 4x longer probes in the table. */
+Test(flow_table, clear_empties_the_table_and_every_pool)
+{
+    enum { CAP = 64 };
+    struct flow_table *t = flow_table_create_v6(CAP, 4);
+    struct flow_key k[CAP], k6[4];
+    struct pkt_info p;
+    int d;
+
+    cr_assert_not_null(t);
+    for (int round = 0; round < 2; round++) {
+        /* Full: every entry and every IPv6 pair, some removed and taken again. */
+        for (uint32_t i = 0; i < CAP - 4; i++) {
+            key_n(i + (uint32_t)round * 1000, &k[i]);
+            cr_assert_not_null(flow_table_insert(t, &k[i], flow_key_hash(&k[i])));
+        }
+        for (int i = 0; i < 4; i++) {
+            mk_info(&p, "2001:db8::1", (uint16_t)(40000 + i + round * 10), "2001:db8::2", 443);
+            flow_key_make(&p, &k6[i], &d);
+            cr_assert_not_null(flow_table_insert(t, &k6[i], flow_key_hash(&k6[i])));
+        }
+        flow_table_remove(t, flow_table_lookup(t, &k[3], flow_key_hash(&k[3])));
+        flow_table_remove(t, flow_table_lookup(t, &k6[1], flow_key_hash(&k6[1])));
+        cr_assert_not_null(flow_table_insert(t, &k[3], flow_key_hash(&k[3])));
+        cr_assert_not_null(flow_table_insert(t, &k6[1], flow_key_hash(&k6[1])));
+        cr_assert_eq(flow_table_used(t), (uint32_t)CAP);
+        cr_assert(flow_table_v6_full(t));
+
+        flow_table_clear(t);
+        cr_assert_eq(flow_table_used(t), 0u);
+        cr_assert(!flow_table_v6_full(t));
+        for (uint32_t i = 0; i < t->nslots; i++)
+            cr_assert_eq(t->slots[i], 0u, "slot %u still names an entry", i);
+        for (uint32_t i = 0; i < CAP; i++)
+            cr_assert_null(flow_table_at(t, i), "entry %u still live", i);
+        for (uint32_t i = 0; i < CAP - 4; i++)
+            cr_assert_null(flow_table_lookup(t, &k[i], flow_key_hash(&k[i])));
+        for (int i = 0; i < 4; i++)
+            cr_assert_null(flow_table_lookup(t, &k6[i], flow_key_hash(&k6[i])));
+        /* Handed out from the start again, as a new table: the second round fills it. */
+        key_n(99999, &k[0]);
+        struct flow *f = flow_table_insert(t, &k[0], flow_key_hash(&k[0]));
+        cr_assert_eq(f, &t->flows[0]);
+        flow_table_remove(t, f);
+    }
+    flow_table_destroy(t);
+}
+
 Test(flow_table, hash_spreads_structured_keys)
 {
     enum { N = 100000 };
