@@ -451,6 +451,18 @@ static void hold_expired(void *ctx, uint32_t slot)
     close_event(e, &e->ft->flows[e->rst_pool[slot].flow_idx]);
 }
 
+/* hold_wheel_expire()'s prefetch: close_event() starts with the connection's entry, which
+ * has been idle for a hold (cold in a large table: its wait was three quarters of
+ * close_event()'s time at 1M flows). */
+static void hold_prefetch(void *ctx, uint32_t slot)
+{
+    const struct engine *e = ctx;
+    const char *f = (const char *)&e->ft->flows[e->rst_pool[slot].flow_idx];
+    __builtin_prefetch(f);
+    __builtin_prefetch(f + 64);
+    __builtin_prefetch(f + sizeof(struct flow) - 1);
+}
+
 /*
  * Every held-event slot is taken (a reset storm): the held event nearest its verdict is
  * judged now, before its hold has run out, and its slot is free for the new one. Judging the
@@ -465,7 +477,7 @@ static void make_rst_room(struct engine *e)
      * engine_age(), between bursts): the earliest is then named from now's tick, and may
      * not be needed at all. */
     if (hold_wheel_behind(&e->wheel, e->now_us)) {
-        hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, e);
+        hold_wheel_expire(&e->wheel, e->rst_pool, e->now_us, hold_expired, hold_prefetch, e);
         if (e->rst_free_top)
             return;
     }
@@ -473,6 +485,11 @@ static void make_rst_room(struct engine *e)
     uint32_t s1 = hold_wheel_earliest(&e->wheel);
     if (s1)
         hold_expired(e, s1 - 1); /* judged as if its hold had run out */
+    /* In a storm the next RST cuts the next earliest short: its entry, cold, is fetched now,
+     * while the packets up to that RST are processed. */
+    uint32_t s2 = hold_wheel_earliest(&e->wheel);
+    if (s2)
+        hold_prefetch(e, s2 - 1);
 }
 
 /* The pool slot of a new held event: a free one, made free when none is; the scratch slot
@@ -927,7 +944,7 @@ void engine_age(struct engine *e, uint64_t now)
     if (now > e->now_us)
         e->now_us = now;
     now = e->now_us;
-    hold_wheel_expire(&e->wheel, e->rst_pool, now, hold_expired, e);
+    hold_wheel_expire(&e->wheel, e->rst_pool, now, hold_expired, hold_prefetch, e);
     uint32_t quota = age_quota(e, now);
     /* Entries at or above hwm were never handed out: the scan wraps at hwm. */
     for (uint32_t n = 0; n < quota && t->used; n++) {

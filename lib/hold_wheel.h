@@ -31,6 +31,11 @@ struct hold_wheel {
 
 /* Called for each event whose hold ran out, already unlinked: slot is its pool index. */
 typedef void (*hold_expired_fn)(void *ctx, uint32_t slot);
+/* Called for the same event before it, a batch of up to HW_BATCH ahead: fetch what fn will
+ * read (its connection's entry, a random line per event in a large table). */
+typedef void (*hold_prefetch_fn)(void *ctx, uint32_t slot);
+
+#define HW_BATCH 16 /* expired events named to prefetch before the first of them is judged */
 
 void hold_wheel_init(struct hold_wheel *w, uint64_t now_us);
 /* File pool[slot] (its last_ts and hold_us set) at its deadline. */
@@ -49,8 +54,10 @@ static inline int hold_wheel_behind(const struct hold_wheel *w, uint64_t now_us)
 {
     return now_us / HW_TICK_US > w->tick;
 }
-/* Judge every event whose deadline is before now_us (monotonic): returns how many. */
+/* Judge every event whose deadline is before now_us (monotonic): returns how many. The
+ * events of a bucket are judged in its order, in batches of HW_BATCH, each named to pre (when
+ * not NULL) before the batch's first is judged. */
 uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
-                           hold_expired_fn fn, void *ctx);
+                           hold_expired_fn fn, hold_prefetch_fn pre, void *ctx);
 
 #endif

@@ -14,13 +14,24 @@
 static struct pending_rst pool[POOL];
 static struct hold_wheel wheel;
 static uint32_t fired[4 * POOL], nfired;
+static uint32_t named[4 * POOL], nnamed; /* slots given to the prefetch callback */
 
 static void on_expired(void *ctx, uint32_t slot)
 {
     (void)ctx;
     cr_assert_lt(nfired, 4 * POOL);
     cr_assert_eq(pool[slot].wheel_bucket, HW_UNLINKED, "unlinked before the callback");
+    cr_assert_lt(nfired, nnamed, "named to prefetch before it is judged");
+    cr_assert_eq(named[nfired], slot, "judged in the order named");
+    cr_assert_leq(nnamed - nfired, HW_BATCH, "named at most a batch ahead of its judgement");
     fired[nfired++] = slot;
+}
+
+static void on_prefetch(void *ctx, uint32_t slot)
+{
+    (void)ctx;
+    cr_assert_lt(nnamed, 4 * POOL);
+    named[nnamed++] = slot;
 }
 
 static void setup(void)
@@ -28,7 +39,7 @@ static void setup(void)
     memset(pool, 0, sizeof(pool));
     for (uint32_t i = 0; i < POOL; i++)
         pool[i].wheel_bucket = HW_UNLINKED;
-    nfired = 0;
+    nfired = nnamed = 0;
     hold_wheel_init(&wheel, 0);
 }
 
@@ -41,7 +52,7 @@ static void hold(uint32_t slot, uint64_t last_ts, uint32_t hold_us)
 
 static uint32_t expire(uint64_t now)
 {
-    return hold_wheel_expire(&wheel, pool, now, on_expired, NULL);
+    return hold_wheel_expire(&wheel, pool, now, on_expired, on_prefetch, NULL);
 }
 
 TestSuite(hold_wheel, .init = setup);
@@ -151,4 +162,20 @@ Test(hold_wheel, earliest_is_the_first_due)
     cr_assert_eq(hold_wheel_earliest(&wheel), 5u + 1);
     hold(10, t0 + 100 * MS, 1150 * MS); /* 126 ms from now: before 5's */
     cr_assert_eq(hold_wheel_earliest(&wheel), 10u + 1);
+}
+
+Test(hold_wheel, a_full_bucket_is_judged_in_batches_each_named_first)
+{
+    uint64_t t0 = 5000 * MS;
+    expire(t0);
+    /* More events in one bucket than a batch holds, one of them refiled mid-list. */
+    for (uint32_t s = 0; s < 40; s++)
+        hold(s, t0, 10 * MS);
+    pool[17].last_ts = t0 + 50 * MS; /* its hold restarted: due later */
+    cr_assert_eq(expire(t0 + 10 * MS + 1), 39u);
+    cr_assert_eq(nfired, 39u);
+    cr_assert_eq(nnamed, 39u, "every judged event was named to prefetch, none other");
+    cr_assert_eq(wheel.linked, 1u);
+    cr_assert_eq(expire(t0 + 60 * MS + 1), 1u);
+    cr_assert_eq(fired[39], 17u);
 }
