@@ -406,7 +406,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     unsigned nw = o->workers ? o->workers : avail;
     int rss = 1;
     for (unsigned i = 0; i < p->n_ports; i++)
-        rss &= nw == 1 || port_can_rss(p->ports[i], nw);
+        rss &= (nw == 1 && !p->reader) || port_can_rss(p->ports[i], nw);
     unsigned need = nw + (rss ? 0 : 1);
     if (nw > RS_MAX_WORKERS || need > avail) {
         if (!o->workers && !rss && avail >= 2) {
@@ -487,7 +487,10 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
         p->dist_lcore = lc;
         lc = rte_get_next_lcore(lc, 1, 0);
     }
-    cfg.mirror_seq_elsewhere = p->dist_lcore != RTE_MAX_LCORE;
+    /* One worker behind a reader: the reader only hands frames over, the worker does the
+     * rest (mirror sequence accounting and the hash included), as if it read them itself. */
+    p->ring_hash = !rss && nw > 1;
+    cfg.mirror_seq_elsewhere = p->ring_hash;
     for (unsigned i = 0; i < nw; i++, lc = rte_get_next_lcore(lc, 1, 0)) {
         struct worker *w = &p->w[i];
         w->lcore = lc;
@@ -676,11 +679,17 @@ int main(int argc, char **argv)
     }
 
     struct eal_args ea;
+    int reader = 0;
     int eal_argc;
     char **eal_argv;
     if (opt.pcap) {
         unsigned w = opt.workers ? opt.workers : 1;
-        eal_args_for_pcap(&ea, argv[0], opt.pcap, 1 + w + (w > 1 ? 1 : 0));
+        /* One worker: the capture is read on an lcore of its own, when there is a CPU for
+         * it. DPDK's net_pcap copies every frame out of libpcap's buffer: a quarter of the
+         * worker's cycles when it reads (1M-flow capture: 550-630 per packet, 420-500 with
+         * a reader). Two or more workers already have one: the distributor. */
+        reader = w == 1 && !opt.no_reader && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+        eal_args_for_pcap(&ea, argv[0], opt.pcap, 1 + w + (w > 1 || reader ? 1 : 0));
         eal_argc = ea.argc;
         eal_argv = ea.argv;
         if (!opt.workers)
@@ -704,6 +713,7 @@ int main(int argc, char **argv)
     struct pipeline *p = &pipe_storage;
     g_pipe = p;
     p->replay = opt.pcap != NULL;
+    p->reader = reader;
     p->link = cap.link;
     if (opt.redis)
         capture_file_wait(&cap); /* the aggregator's replay clock starts at the first frame */
@@ -723,7 +733,9 @@ int main(int argc, char **argv)
         telemetry_socket_path(tsock, sizeof(tsock));
         fprintf(stderr, "[rstscope] %s: %u port(s), %u worker(s)%s%s\n",
                 opt.pcap ? opt.pcap : "live", p->n_ports, p->n_workers,
-                p->dist_lcore != RTE_MAX_LCORE ? " behind a software distributor" : "",
+                p->reader                        ? ", the capture read on an lcore of its own"
+                : p->dist_lcore != RTE_MAX_LCORE ? " behind a software distributor"
+                                                 : "",
                 p->n_workers > 1 && p->dist_lcore == RTE_MAX_LCORE ? " on symmetric RSS" : "");
         if (tsock[0])
             fprintf(stderr, "[rstscope] telemetry: %s (dpdk-telemetry.py, /rstscope/stats)\n",

@@ -104,6 +104,11 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
     uint64_t ts[RS_BURST];
     uint32_t hash[RS_BURST];
 
+    /* Ring-fed mbufs were last written on another lcore: their headers are fetched all at
+     * once, before the loop reads the first (from a NIC queue the PMD just wrote them). */
+    if (w->in)
+        for (uint16_t i = 0; i < n; i++)
+            rte_prefetch0(pkts[i]);
     for (uint16_t i = 0; i < n && i < PREFETCH_OFFSET; i++)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
     for (uint16_t i = 0; i < n; i++) {
@@ -118,13 +123,15 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
         if (unlikely(m->pkt_len > len[i])) /* only the headers are handed over */
             STAT_ADD(&w->stats, bytes, m->pkt_len - len[i]);
     }
-    /* Ring-fed: hash.rss is the distributor's flow_key_hash() (see distributor_main()). From a
-     * NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use. */
+    /* Ring-fed by a distributor: hash.rss is its flow_key_hash() (see distributor_main()).
+     * From a NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use, and
+     * from a replay's reader nothing. */
+    const uint32_t *hashes = p->ring_hash ? hash : NULL;
     if (likely(w->dump == NULL)) {
-        engine_input_burst(w->eng, data, len, ts, w->in ? hash : NULL, n);
+        engine_input_burst(w->eng, data, len, ts, hashes, n);
     } else { /* --dump-resets: the last packets of each connection, by the engine's keys */
         struct engine_frame_key fk[RS_BURST];
-        engine_input_burst_keys(w->eng, data, len, ts, w->in ? hash : NULL, n, fk);
+        engine_input_burst_keys(w->eng, data, len, ts, hashes, n, fk);
         for (uint16_t i = 0; i < n; i++)
             if (fk[i].tcp)
                 dump_keep_packet(w->dump, &fk[i], data[i], len[i], pkts[i]->pkt_len, ts[i]);
@@ -218,7 +225,11 @@ int distributor_main(void *arg)
                 continue;
             got += n;
             memset(cnt, 0, sizeof(unsigned) * p->n_workers);
-            for (uint16_t k = 0; k < n; k++) {
+            if (p->reader) { /* one worker: it parses and hashes, as if it read the port */
+                memcpy(out[0], pkts, n * sizeof(pkts[0]));
+                cnt[0] = n;
+            }
+            for (uint16_t k = 0; k < n && !p->reader; k++) {
                 struct pkt_info pi;
                 struct rte_mbuf *m = pkts[k];
                 uint8_t copy[HEADER_COPY];
