@@ -684,11 +684,12 @@ int main(int argc, char **argv)
     char **eal_argv;
     if (opt.pcap) {
         unsigned w = opt.workers ? opt.workers : 1;
-        /* One worker: the capture is read on an lcore of its own, when there is a CPU for
-         * it. DPDK's net_pcap copies every frame out of libpcap's buffer: a quarter of the
-         * worker's cycles when it reads (1M-flow capture: 550-630 per packet, 420-500 with
-         * a reader). Two or more workers already have one: the distributor. */
-        reader = w == 1 && !opt.no_reader && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+        /* --reader, one worker: the capture is read on an lcore of its own. DPDK's net_pcap
+         * copies every frame out of libpcap's buffer, a quarter of the worker's cycles when
+         * it reads (1M-flow capture: 560-710 per packet, 420-560 with a reader), but on a
+         * shared 2-vCPU VM the two-lcore pipeline was not reliably faster in wall time
+         * (docs/performance.md): opt-in. Two or more workers have one: the distributor. */
+        reader = w == 1 && opt.reader;
         eal_args_for_pcap(&ea, argv[0], opt.pcap, 1 + w + (w > 1 || reader ? 1 : 0));
         eal_argc = ea.argc;
         eal_argv = ea.argv;

@@ -29,8 +29,8 @@ void options_usage(FILE *out)
         "  --flows FILE           write one JSON line per TCP connection when it ends: Zeek's\n"
         "                         conn_state and history, plus rstscope's cause\n"
         "  --workers N            analysis cores (default: 1 for --pcap, else every worker lcore)\n"
-        "  --no-reader            --pcap with one worker: read the capture on the worker's core\n"
-        "                         (default: on a core of its own when there are two or more)\n"
+        "  --reader               --pcap with one worker: read the capture on a core of its own\n"
+        "                         and analyse on another (default: both on one core)\n"
         "  --max-flows N          connections tracked at once, all workers (default 1000000)\n"
         "  --ipv6-share PCT       of those, how many may be IPv6 at once (their addresses are\n"
         "                         kept apart, 32 bytes each; default 25, up to 100)\n"
@@ -270,7 +270,7 @@ enum {
     O_IDLE,
     O_STATUS,
     O_QUIET,
-    O_NO_READER,
+    O_READER,
     O_REDIS,
     O_REDIS_USER,
     O_REDIS_PWFILE,
@@ -308,7 +308,7 @@ static const struct option longopts[] = {
     {"idle-timeout", required_argument, NULL, O_IDLE},
     {"status-interval", required_argument, NULL, O_STATUS},
     {"quiet", no_argument, NULL, O_QUIET},
-    {"no-reader", no_argument, NULL, O_NO_READER},
+    {"reader", no_argument, NULL, O_READER},
     {"redis", required_argument, NULL, O_REDIS},
     {"redis-user", required_argument, NULL, O_REDIS_USER},
     {"redis-password-file", required_argument, NULL, O_REDIS_PWFILE},
@@ -477,8 +477,8 @@ static int parse_argv(struct options *o, int argc, char **argv)
                 return -1;
             o->status_interval_s = v;
             break;
-        case O_NO_READER:
-            o->no_reader = 1;
+        case O_READER:
+            o->reader = 1;
             break;
         case O_QUIET:
             o->quiet = 1;

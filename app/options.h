@@ -29,7 +29,7 @@ struct options {
     const char *events;        /* --events FILE */
     const char *flows;         /* --flows FILE: Zeek-compatible connection records */
     unsigned workers;          /* 0 = one per available worker lcore (live) or 1 (pcap) */
-    int no_reader;             /* --no-reader: a replay reads the capture on the worker's lcore */
+    int reader;                /* --reader: a replay reads the capture on an lcore of its own */
     uint32_t max_flows;        /* total, split across workers */
     uint32_t ipv6_share;       /* --ipv6-share: % of each table whose IPv6 addresses are kept */
     uint32_t fold_ms;          /* --rst-hold-ms: verdict delay cap */
