@@ -3,14 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <pcap/pcap.h>
 
 #include "flow.h" /* rs_mix64 */
-#include "pcap_count.h"
 #include "pkt_parse.h"
 
 /* splitmix64 folded over the first CAPTURE_DIGEST_BYTES (8-byte words, the tail zero-padded),
@@ -34,37 +32,6 @@ static uint64_t file_digest(const char *path)
     return rs_mix64(h ^ n);
 }
 
-/* The count of a plain classic pcap file, read from a mapping of it: no byte is copied and
- * no record but its header is touched (libpcap's pass costs a third of a CPU, beside the
- * reader and the worker). 0 when it is counted (frames, first_ts and last_ts set), -1 when
- * libpcap must count it (pcapng, a pipe, a damaged record: lib/pcap_count.h). */
-static int count_mapped(struct capture_file_info *ci)
-{
-    struct stat st;
-    int fd = open(ci->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-        close(fd);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size;
-    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return -1;
-    madvise(m, len, MADV_SEQUENTIAL);
-    struct pcap_count c;
-    enum pcap_count_result r = pcap_count_records(m, len, ci->stop, &c);
-    munmap(m, len);
-    if (r == PCOUNT_NOT_PLAIN)
-        return -1;
-    ci->frames = c.frames;
-    ci->first_ts = c.first_ts;
-    ci->last_ts = c.last_ts;
-    return 0;
-}
-
 static void *count_frames(void *arg)
 {
     struct capture_file_info *ci = arg;
@@ -75,12 +42,6 @@ static void *count_frames(void *arg)
     double first = 0, last = 0;
     int rc;
 
-    if (count_mapped(ci) == 0) {
-        pcap_close(pc);
-        ci->pc = NULL;
-        __atomic_store_n(&ci->counted, 1, __ATOMIC_RELEASE); /* publishes the count */
-        return NULL;
-    }
     while ((rc = pcap_next_ex(pc, &h, &data)) == 1 && !*ci->stop) {
         double t = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
         if (frames++ == 0)

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# A replay reads its capture in 1 MB read()s, net_pcap's pass and the frame count's alike (the
-# count's libpcap pass reads only the file header when the file is plain: lib/pcap_count.h): the
+# A replay reads its capture in 1 MB read()s, net_pcap's pass and the frame count's alike: the
 # executable's pcap_open_offline() (app/pcap_open.c) must win over libpcap's for the net_pcap
 # plugin. Losing that (a changed link, net_pcap calling another libpcap open) costs the worker
 # ~8 % of a large replay, and nothing else would notice.
