@@ -577,6 +577,11 @@ static int parse_argv(struct options *o, int argc, char **argv)
         fprintf(stderr, "unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    if (o->reader && !o->pcap) {
+        fprintf(stderr, "rstscope: --reader is for --pcap replays (live, each worker polls its "
+                        "own RSS queue or is fed by the distributor)\n");
+        return -1;
+    }
     if (o->pcap && (o->bench_packets || o->mbufs || o->mbuf_size)) {
         fprintf(stderr, "rstscope: --bench-packets, --mbufs and --mbuf-size are for live mode "
                         "(EAL options and a port before '--'), not --pcap\n");

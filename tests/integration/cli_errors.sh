@@ -31,6 +31,7 @@ expect 2 "invalid value '0' for --bench-packets" -- --bench-packets 0
 expect 2 "invalid value '64' for --mbuf-size" -- --mbuf-size 64
 expect 2 "invalid value '10' for --mbufs" -- --mbufs 10
 expect 2 "are for live mode" -- --pcap "$DATA/sample.pcap" --bench-packets 1000
+expect 2 "--reader is for --pcap replays" -- --no-huge -- --reader
 expect 2 "nothing to read" --
 expect 2 "unexpected argument 'stray'" -- --pcap "$DATA/sample.pcap" stray
 expect 1 "cannot read capture '/nonexistent.pcap'" -- --pcap /nonexistent.pcap
