@@ -489,8 +489,7 @@ static int setup_pipeline(struct pipeline *p, const struct options *o)
     }
     /* One worker behind a reader: the reader only hands frames over, the worker does the
      * rest (mirror sequence accounting and the hash included), as if it read them itself. */
-    p->ring_hash = !rss && nw > 1;
-    cfg.mirror_seq_elsewhere = p->ring_hash;
+    cfg.mirror_seq_elsewhere = p->dist_lcore != RTE_MAX_LCORE && !p->reader;
     for (unsigned i = 0; i < nw; i++, lc = rte_get_next_lcore(lc, 1, 0)) {
         struct worker *w = &p->w[i];
         w->lcore = lc;

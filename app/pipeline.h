@@ -48,11 +48,10 @@ struct pipeline {
     int replay;                             /* offline: never drop, block instead */
     int link;                               /* enum pkt_link of the frames */
     unsigned dist_lcore;                    /* distributor lcore, or RTE_MAX_LCORE when none */
-    int reader;              /* replay, one worker: the distributor lcore only reads the capture */
-    int ring_hash;           /* ring-fed mbufs carry flow_key_hash() in hash.rss (2+ workers) */
-    struct rte_ring *events; /* workers -> main; NULL without --events */
-    struct rte_ring *flows;  /* workers -> main; NULL without --flows */
-    struct aggregator *agg;  /* Redis aggregator; NULL without --redis */
+    int reader;                             /* replay, one worker: dist_lcore only reads */
+    struct rte_ring *events;                /* workers -> main; NULL without --events */
+    struct rte_ring *flows;                 /* workers -> main; NULL without --flows */
+    struct aggregator *agg;                 /* Redis aggregator; NULL without --redis */
     uint64_t ring_drops __attribute__((aligned(64))); /* distributor only writes it */
     volatile int dist_done;
     struct worker w[RS_MAX_WORKERS];

@@ -126,7 +126,7 @@ static uint64_t process_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t
     /* Ring-fed by a distributor: hash.rss is its flow_key_hash() (see distributor_main()).
      * From a NIC queue it is the NIC's Toeplitz hash, which the flow table cannot use, and
      * from a replay's reader nothing. */
-    const uint32_t *hashes = p->ring_hash ? hash : NULL;
+    const uint32_t *hashes = w->in && !p->reader ? hash : NULL;
     if (likely(w->dump == NULL)) {
         engine_input_burst(w->eng, data, len, ts, hashes, n);
     } else { /* --dump-resets: the last packets of each connection, by the engine's keys */
@@ -229,7 +229,7 @@ int distributor_main(void *arg)
                 memcpy(out[0], pkts, n * sizeof(pkts[0]));
                 cnt[0] = n;
             }
-            for (uint16_t k = 0; k < n && !p->reader; k++) {
+            for (uint16_t k = 0; !p->reader && k < n; k++) {
                 struct pkt_info pi;
                 struct rte_mbuf *m = pkts[k];
                 uint8_t copy[HEADER_COPY];

@@ -457,10 +457,7 @@ static void hold_expired(void *ctx, uint32_t slot)
 static void hold_prefetch(void *ctx, uint32_t slot)
 {
     const struct engine *e = ctx;
-    const char *f = (const char *)&e->ft->flows[e->rst_pool[slot].flow_idx];
-    __builtin_prefetch(f);
-    __builtin_prefetch(f + 64);
-    __builtin_prefetch(f + sizeof(struct flow) - 1);
+    flow_prefetch(&e->ft->flows[e->rst_pool[slot].flow_idx]);
 }
 
 /*
@@ -793,10 +790,8 @@ static inline int frame_kind_counted(const struct pkt_info *p, enum pkt_kind kin
 
 #define V6_AHEAD 4 /* packets between an IPv6 pair's prefetch and its read (stage 3) */
 
-/* Prefetch every cache line of the likely entry: 104 bytes at any 8-byte offset span two or
- * three. Always inlined, on purpose: GCC 12 takes a separate function whose only effect is
- * __builtin_prefetch for a pure one and deletes its calls (it did, unnoticed: the entries
- * were never prefetched, and a random-order 1M-flow run cost 1.5 times as much). */
+/* Prefetch every cache line of the likely entry (flow_prefetch()). Always inlined, for the
+ * reason flow_prefetch() is. */
 static inline __attribute__((always_inline)) const struct flow *
 prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
 {
@@ -807,10 +802,7 @@ prefetch_entry(const struct flow_table *t, uint8_t tcp, uint32_t h)
     const struct flow *f = tcp ? flow_table_likely_entry(t, h) : NULL;
     if (!f)
         return NULL;
-    const char *c = (const char *)f;
-    __builtin_prefetch(c);
-    __builtin_prefetch(c + 64);
-    __builtin_prefetch(c + sizeof(*f) - 1);
+    flow_prefetch(f);
     return f;
 }
 

@@ -242,6 +242,19 @@ struct flow {
     struct flow_dir dir[2];
 };
 
+/* Prefetch every cache line of an entry (or of a state of its size): 104 bytes at any
+ * 8-byte offset span two or three. Always inlined, on purpose: GCC 12 takes a separate
+ * function whose only effect is __builtin_prefetch for a pure one and deletes its calls (it
+ * did, unnoticed: the engine's entries were never prefetched, and a random-order 1M-flow run
+ * cost 1.5 times as much). */
+static inline __attribute__((always_inline)) void flow_prefetch(const void *f)
+{
+    const char *c = (const char *)f;
+    __builtin_prefetch(c);
+    __builtin_prefetch(c + 64);
+    __builtin_prefetch(c + sizeof(struct flow) - 1);
+}
+
 /* flow.state of a dead entry (flow_table_remove()): never an enum conn_state. */
 #define FLOW_STATE_DEAD 0xff
 _Static_assert(CS_MAX < FLOW_STATE_DEAD, "a dead entry's state is no connection state");

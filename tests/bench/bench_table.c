@@ -76,15 +76,6 @@ static void scatter(uint32_t *order, uint32_t n, uint64_t seed)
         order[i] = (uint32_t)(((uint64_t)i * stride + seed) % n);
 }
 
-/* Every line of a 104-byte state, as the engine fetches an entry. */
-static inline void prefetch_state(const void *p)
-{
-    const char *c = p;
-    __builtin_prefetch(c);
-    __builtin_prefetch(c + 64);
-    __builtin_prefetch(c + sizeof(struct flow) - 1);
-}
-
 struct keys {
     uint32_t n;
     struct flow_key *key;
@@ -106,7 +97,7 @@ static uint64_t table_round(struct flow_table *t, const struct keys *ks)
         for (uint32_t i = 0; i < m; i++) {
             hint[i] = flow_table_likely_entry(t, ks->hash[idx[i]]);
             if (hint[i])
-                prefetch_state(hint[i]);
+                flow_prefetch(hint[i]);
         }
         for (uint32_t i = 0; i < m; i++) {
             const struct flow *f =
@@ -134,7 +125,7 @@ static uint64_t rte_round(struct rte_hash *h, const struct keys *ks)
         rte_hash_lookup_with_hash_bulk_data(h, kp, sig, m, &hit, data);
         for (uint32_t i = 0; i < m; i++)
             if (hit >> i & 1)
-                prefetch_state(data[i]);
+                flow_prefetch(data[i]);
         for (uint32_t i = 0; i < m; i++) {
             const struct flow *f = (hit >> i & 1) ? data[i] : NULL;
             bad += !f || f->first_ts != idx[i];
