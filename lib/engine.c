@@ -593,19 +593,35 @@ static void observe_after_rst(struct engine *e, struct flow *f, int d, const str
         r->after_data = 1;
 }
 
+/* What tcp_track_segment() reported: a first capture gap, overload signals. */
+static void track_signals(struct engine *e, const struct flow *f, unsigned sigs)
+{
+    if (sigs & TRACK_NEW_GAP) {
+        STAT_INC(e->stats, capture_gaps);
+        sigs &= ~TRACK_NEW_GAP;
+    }
+    while (sigs) {
+        int b = __builtin_ctz(sigs);
+        sigs &= sigs - 1;
+        emit_signal(e, f, b);
+    }
+}
+
 /* Signature of a packet for the mirrored-duplicate check: copies of one packet (ingress and
- * egress mirror of the same port, TTL possibly one apart) agree on all of these. */
-static inline __attribute__((always_inline)) uint32_t packet_sig(const struct pkt_info *p)
+ * egress mirror of the same port, TTL possibly one apart) agree on all of these, and on d, the
+ * direction that sent it, which is the signature's low bit: one compare checks both. */
+static inline __attribute__((always_inline)) uint32_t packet_sig(const struct pkt_info *p, int d)
 {
     uint64_t x = ((uint64_t)p->seq << 32) | p->ack;
     uint64_t y = ((uint64_t)p->ip_id << 48) | ((uint64_t)p->flags << 40) |
                  ((uint64_t)p->win << 24) | (p->payload_len & 0xffffff);
-    /* One multiply-fold: a copy must match and anything else should not (2^-31: 32 bits
-     * folded, one forced). Two chained splitmix64 rounds bought nothing more for twice the
-     * instructions. Unkeyed, like them: the one degenerate input (seq:ack equal to the first
-     * constant, product 0) is 2^-64 per packet, and a forger gains nothing it lacked before. */
+    /* One multiply-fold: a copy must match and anything else should not (2^-30: 32 bits
+     * folded, one forced and one the direction). Two chained splitmix64 rounds bought nothing
+     * more for twice the instructions. Unkeyed, like them: the one degenerate input (seq:ack
+     * equal to the first constant, product 0) is 2^-64 per packet, and a forger gains nothing
+     * it lacked before. */
     uint64_t h = rs_mum(x ^ 0x2d358dccaa6c78a5ULL, y ^ 0x8bb84b93962eacc9ULL);
-    return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 means "none yet" */
+    return ((uint32_t)(h ^ (h >> 32)) & ~3u) | 2u | (uint32_t)d; /* never 0: "none yet" */
 }
 
 /*
@@ -658,19 +674,18 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
         e->now_us = ts;
 
     struct flow *f = flow_table_lookup_hint(e->ft, k, h, hint);
-    uint32_t sig = packet_sig(p);
+    uint32_t sig = packet_sig(p, d);
 
     if (f) {
         /* The same packet from the same direction within dup_us: a mirrored copy. f->last_ts
          * is when sig was taken (the signature's stamp), in the 32 bits the check needs. */
-        if (f->sig == sig && f->sig_dir == d && ts32_since(ts, ts32(f->last_ts)) <= e->cfg.dup_us) {
+        if (f->sig == sig && ts32_since(ts, ts32(f->last_ts)) <= e->cfg.dup_us) {
             STAT_INC(e->stats, duplicates);
             if (is_rst && f->rst_slot)
                 engine_rst(e, f)->evidence |= EV_DUPLICATE;
             return;
         }
         f->sig = sig;
-        f->sig_dir = (uint8_t)d;
     }
     if (f && f->rst_slot && ts > pending_rst_deadline(engine_rst(e, f)))
         close_event(e, f);
@@ -702,7 +717,6 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
         }
         tcp_track_init(f, p, d, ts);
         f->sig = sig;
-        f->sig_dir = (uint8_t)d;
         f->last_ts = ts;
     } else if (f->state == CS_NONE && !is_rst) {
         tcp_track_init(f, p, d, ts); /* traffic after a lone RST: now a mid-stream flow */
@@ -731,15 +745,9 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
         f->gap_ms = gap / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(gap / 1000);
         if (e->hosts && ((p->flags & TCP_SYN) || f->first_ts == ts32(ts)))
             host_table_note(e->hosts, p->src, p->ttl);
-        uint8_t had_gap = f->fflags & FF_GAP;
         unsigned sigs = tcp_track_segment(f, p, d, ts);
-        if (!had_gap && (f->fflags & FF_GAP))
-            STAT_INC(e->stats, capture_gaps);
-        while (sigs) {
-            int b = __builtin_ctz(sigs);
-            sigs &= sigs - 1;
-            emit_signal(e, f, b);
-        }
+        if (sigs)
+            track_signals(e, f, sigs);
     }
     f->last_ts = ts;
 }

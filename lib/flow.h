@@ -213,24 +213,23 @@ static inline uint64_t pending_rst_deadline(const struct pending_rst *r)
  *  16 one byte of flags, state, fflags, a spare byte, the duplicate signature;
  *  24 last_ts, 32 rtt_us, gap_ms, rst_slot, first_ts;
  *  48 dir[0], 76 dir[1] (28 each).
- * The duplicate check keeps one signature per flow, with the direction that sent it; its
- * time is last_ts (every packet that is not a copy sets both).
+ * The duplicate check keeps one signature per flow, the direction that sent it in its low
+ * bit; its time is last_ts (every packet that is not a copy sets both).
  */
 struct flow {
     struct flow_ckey key;
     uint32_t hash;
     /* One byte, before state (the IPv6 flag belongs with the key). */
     uint8_t key_v6 : 1;          /* key.a names an IPv6 address pair in the table's pool */
-    uint8_t sig_dir : 1;         /* dir index of the packet sig was taken from */
     uint8_t client_dir : 1;      /* dir index of the client (SYN sender, or best guess) */
     uint8_t direction_known : 1; /* client_dir comes from a SYN or SYN-ACK */
     uint8_t wscale_ok : 1;       /* both SYNs carried window scale: windows are scaled */
     uint8_t state;               /* enum conn_state; FLOW_STATE_DEAD on the free list */
     uint8_t fflags;              /* FF_* */
     uint8_t spare;
-    /* Signature of its latest packet that was not a copy (never 0 once set), sent by
-     * dir[sig_dir] at last_ts: a packet equal to it, from that direction, within dup_us is a
-     * mirrored copy. */
+    /* Signature of its latest packet that was not a copy (never 0 once set), taken at
+     * last_ts; its low bit is the dir index of the sender. A packet equal to it, so from that
+     * direction, within dup_us is a mirrored copy. */
     uint32_t sig;
     uint64_t last_ts; /* µs, its latest packet: idle expiry, duplicate check */
     uint32_t rtt_us;  /* SYN -> SYN-ACK -> ACK as seen by the sensor, 0 = unknown */

@@ -180,8 +180,11 @@ track_body(struct flow *f, const struct pkt_info *p, int d, uint64_t ts, int pla
         const uint32_t ack = p->ack;
         const unsigned win = p->win;
         /* Acknowledging bytes the sensor never saw from the peer: the mirror lost them. */
-        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(ack, peer->next_seq))
+        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(ack, peer->next_seq)) {
+            if (!(f->fflags & FF_GAP))
+                sig |= TRACK_NEW_GAP;
             f->fflags |= FF_GAP;
+        }
         if (!(fd->seen & DIR_ACK_KNOWN) || seq_gt(ack, fd->max_ack))
             fd->max_ack = ack;
         fd->seen |= DIR_ACK_KNOWN | DIR_ACK;

@@ -11,9 +11,13 @@
 void tcp_track_init(struct flow *f, const struct pkt_info *p, int d, uint64_t ts);
 /*
  * Account a non-RST segment from dir d. Returns the overload signals it shows, as a bit mask
- * of (1 << enum overload_signal): SYN or SYN-ACK retransmission, zero window.
+ * of (1 << enum overload_signal): SYN or SYN-ACK retransmission, zero window; and
+ * TRACK_NEW_GAP when it gave the connection its first capture gap (FF_GAP). All of them
+ * rare: the caller tests the mask once.
  */
 unsigned tcp_track_segment(struct flow *f, const struct pkt_info *p, int d, uint64_t ts);
+#define TRACK_NEW_GAP (1u << OVL_MAX)
+_Static_assert(OVL_MAX < 31, "TRACK_NEW_GAP is a bit above the signals");
 /* A SYN that opens a new connection on a tuple whose previous one is over (port reuse).
  * Inline: the engine asks it of every segment, and nearly every one is no SYN. */
 static inline int tcp_track_is_reuse(const struct flow *f, const struct pkt_info *p, int d)

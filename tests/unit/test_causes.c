@@ -488,6 +488,52 @@ Test(causes, mirrored_duplicates_are_dropped_before_analysis)
     pb_harness_free(two);
 }
 
+/* The signature carries the sender: the same fields from the other side are no copy, however
+ * close in time, while the same packet again is one. */
+Test(causes, a_packet_equal_but_from_the_other_side_is_no_duplicate)
+{
+    struct pb_harness *h = harness();
+    struct pb_conv c;
+    pb_conv_init(&c, 4);
+    pb_run(h, &c, pb_handshake, 3, PB_FRAMES);
+    struct pb_seg s = PB_C(ACK | PSH, 1, 1, 100);
+    s.t = 20 * MS;
+    struct pb_pkt fwd, back;
+    pb_conv_pkt(&c, &s, &fwd);
+    back = fwd; /* every field the signature covers equal, the endpoints swapped */
+    memcpy(back.src, fwd.dst, 16);
+    memcpy(back.dst, fwd.src, 16);
+    back.sport = fwd.dport;
+    back.dport = fwd.sport;
+    uint64_t t = pb_conv_ts(&c, &s);
+    pb_input(h, &fwd, t);
+    pb_input(h, &back, t + 100);
+    cr_assert_eq(h->stats.duplicates, 0u, "the other side's packet was taken for a copy");
+    pb_input(h, &back, t + 200);
+    cr_assert_eq(h->stats.duplicates, 1u, "the same packet again is a copy");
+    pb_harness_free(h);
+}
+
+/* An ACK of bytes the sensor never saw: the mirror lost them. Counted once per connection, and
+ * the connection's reset is low confidence. */
+Test(causes, a_capture_gap_is_counted_once_and_marks_the_reset)
+{
+    struct pb_harness *h = harness();
+    struct pb_conv c;
+    pb_conv_init(&c, 4);
+    pb_run(h, &c, pb_handshake, 3, PB_FRAMES);
+    at(h, &c, (struct pb_seg)PB_S(ACK, 1, 201, 0), 20 * MS); /* client bytes 1..200 unseen */
+    cr_assert_eq(h->stats.capture_gaps, 1u);
+    at(h, &c, (struct pb_seg)PB_S(ACK, 1, 301, 0), 30 * MS);
+    cr_assert_eq(h->stats.capture_gaps, 1u, "one gap per connection");
+    at(h, &c, (struct pb_seg)PB_C(RST | ACK, 301, 1, 0), 40 * MS);
+    engine_flush(h->e);
+    cr_assert_eq(h->nev, 1u);
+    cr_assert(h->ev[0].evidence & EV_CAPTURE_GAP);
+    cr_assert(h->ev[0].low_confidence);
+    pb_harness_free(h);
+}
+
 /* ---------------------------------------------------------------- overload signals */
 
 Test(causes, overload_signals)

@@ -574,8 +574,11 @@ static unsigned ref_segment(struct flow *f, const struct pkt_info *p, int d, uin
     if (p->payload_len)
         fd->seen |= DIR_DATA;
     if (p->flags & ACK) {
-        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(p->ack, peer->next_seq))
+        if ((peer->seen & DIR_SEQ_KNOWN) && seq_gt(p->ack, peer->next_seq)) {
+            if (!(f->fflags & FF_GAP))
+                sig |= TRACK_NEW_GAP;
             f->fflags |= FF_GAP;
+        }
         if (!(fd->seen & DIR_ACK_KNOWN) || seq_gt(p->ack, fd->max_ack))
             fd->max_ack = p->ack;
         fd->seen |= DIR_ACK_KNOWN | DIR_ACK;
