@@ -343,10 +343,18 @@ static void drop_flow(struct engine *e, struct flow *f)
     flow_table_remove(e->ft, f);
 }
 
-/* Idle past its state's timeout at now: the ageing scan drops it. */
-static inline int idle_expired(const struct engine *e, const struct flow *f, uint64_t now)
+/* Idle past its state's timeout, by age_due()'s table: the ageing scan drops it. */
+static inline int idle_expired(const struct flow *f, const uint64_t due[CS_MAX])
 {
-    return now > f->last_ts + e->idle_us[f->state < CS_MAX ? f->state : CS_NONE];
+    return f->last_ts < due[f->state < CS_MAX ? f->state : CS_NONE];
+}
+
+/* due[st]: at now, a connection in state st whose last packet is older is idle past its
+ * timeout (now > last_ts + timeout); 0 while now is within the timeout: none is. */
+static void age_due(const struct engine *e, uint64_t now, uint64_t due[CS_MAX])
+{
+    for (unsigned st = 0; st < CS_MAX; st++)
+        due[st] = now > e->idle_us[st] ? now - e->idle_us[st] : 0;
 }
 
 /* Closed, reset and RST-only entries go first; then half-open ones; established never. */
@@ -946,31 +954,37 @@ void engine_age(struct engine *e, uint64_t now)
     now = e->now_us;
     hold_wheel_expire(&e->wheel, e->rst_pool, now, hold_expired, hold_prefetch, e);
     uint32_t quota = age_quota(e, now);
-    /* Entries at or above hwm were never handed out: the scan wraps at hwm. */
+    uint64_t due[CS_MAX];
+    age_due(e, now, due);
+    /* Entries at or above hwm were never handed out: the scan wraps at hwm. A removal changes
+     * neither hwm nor the cursor (eviction, which reads the cursor, is an insert's), so both
+     * stay in registers, and the cursor (< hwm <= capacity) is stored once, at the end. */
+    const uint32_t hwm = t->hwm;
+    uint32_t cur = t->cursor;
     for (uint32_t n = 0; n < quota && t->used; n++) {
         /* The scan walks the array in order, in two stages ahead of the cursor: the entry
          * 2 * AGE_PREFETCH ahead is fetched; the one AGE_PREFETCH ahead, cached by now, is
          * checked and, when it is about to expire, its home slot is fetched, where
          * flow_table_remove() starts (a random line, otherwise read cold). */
-        uint32_t ahead = t->cursor + AGE_PREFETCH;
-        if (ahead + AGE_PREFETCH < t->hwm)
+        uint32_t ahead = cur + AGE_PREFETCH;
+        if (ahead + AGE_PREFETCH < hwm)
             __builtin_prefetch(&t->flows[ahead + AGE_PREFETCH]);
-        if (ahead < t->hwm && flow_table_live(t, ahead)) {
+        if (ahead < hwm && flow_table_live(t, ahead)) {
             const struct flow *g = &t->flows[ahead];
-            if (idle_expired(e, g, now))
+            if (idle_expired(g, due))
                 __builtin_prefetch(&t->slots[flow_table_home(t, g->hash)]);
         }
-        struct flow *f = flow_table_at(t, t->cursor);
-        if (++t->cursor >= t->hwm) /* cursor < hwm <= capacity: eviction reads it too */
-            t->cursor = 0;
+        struct flow *f = flow_table_at(t, cur);
+        cur = cur + 1 < hwm ? cur + 1 : 0;
         if (!f)
             continue;
         check_unanswered(e, f);
-        if (idle_expired(e, f, now)) {
+        if (idle_expired(f, due)) {
             drop_flow(e, f);
             STAT_INC(e->stats, flows_expired);
         }
     }
+    t->cursor = cur;
     STAT_SET(e->stats, flows_active, flow_table_used(t));
 }
 
