@@ -141,31 +141,25 @@ static uint32_t build(uint8_t *f, uint32_t i, uint32_t pass, const struct step *
     uint8_t cip[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
     uint8_t sip[4] = {172, 16, (uint8_t)(i % 64), (uint8_t)(1 + i % 200)};
     uint16_t cport = (uint16_t)(1024 + pass * 7 % 60000), sport = 443;
-    int opts = (s->flags & SYN) ? 8 : 0;
-    uint32_t tcp_len = 20 + (uint32_t)opts;
-
-    memset(f, 0, 14 + 20 + tcp_len);
-    uint8_t *ip = eth_header(f, 0x0800), *t = ip + 20;
-    ip[0] = 0x45;
-    put16(ip + 2, 20 + tcp_len + s->len);
-    put16(ip + 4, (*ipid)++);
-    ip[6] = 0x40;
-    ip[8] = s->from_client ? 64 : 57;
-    ip[9] = 6;
-    memcpy(ip + 12, s->from_client ? cip : sip, 4);
-    memcpy(ip + 16, s->from_client ? sip : cip, 4);
-    put16(t, s->from_client ? cport : sport);
-    put16(t + 2, s->from_client ? sport : cport);
     uint32_t own = s->from_client ? ci : si, peer = s->from_client ? si : ci;
-    put32(t + 4, s->seq == NO_NUM ? 0 : own + s->seq);
-    put32(t + 8, s->ack == NO_NUM ? 0 : peer + s->ack);
-    t[12] = (uint8_t)((tcp_len / 4) << 4);
-    t[13] = s->flags;
-    put16(t + 14, opts ? 64240 : 502);
-    if (opts)
-        memcpy(t + 20, "\x02\x04\x05\xb4\x03\x03\x07\x00", 8); /* MSS 1460, WS 7, EOL */
-    /* The payload is not in the frame: a header-only capture (the IP length says how much). */
-    return 14 + 20 + tcp_len;
+    int syn = (s->flags & SYN) != 0;
+    struct bench_seg g = {
+        .src = s->from_client ? cip : sip,
+        .dst = s->from_client ? sip : cip,
+        .sport = s->from_client ? cport : sport,
+        .dport = s->from_client ? sport : cport,
+        .seq = s->seq == NO_NUM ? 0 : own + s->seq,
+        .ack = s->ack == NO_NUM ? 0 : peer + s->ack,
+        .flags = s->flags,
+        .ttl = s->from_client ? 64 : 57,
+        .win = syn ? 64240 : 502,
+        .ip_id = (*ipid)++,
+        .opts = (const uint8_t *)"\x02\x04\x05\xb4\x03\x03\x07\x00", /* MSS 1460, WS 7, EOL */
+        .olen = syn ? 8 : 0,
+        /* The payload is not in the frame: a header-only capture (the IP length says how much). */
+        .payload = s->len,
+    };
+    return bench_tcp_frame(f, &g);
 }
 
 struct job {

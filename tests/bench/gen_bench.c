@@ -189,17 +189,6 @@ static void make_conn(struct conn *k, unsigned total)
     make_plan(k);
 }
 
-/* RFC 1071 checksum of an even-length header. */
-static uint16_t csum(const uint8_t *p, size_t n)
-{
-    uint32_t s = 0;
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += (uint32_t)(p[i] << 8 | p[i + 1]);
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
-
 /* The addresses and ports of connection i: clients 10/8 and fd00:1::/32, servers 172.16/16
  * and fd00:2::/32, every fourth connection IPv6. */
 static int conn_v6(uint64_t i)
@@ -232,46 +221,25 @@ static uint32_t frame(uint8_t *f, uint64_t i, const struct step *st, uint16_t ip
                                          0, 1, 0, 0,    0, 0, 1, 3,  3, 7};
     uint8_t c[16], s[16];
     conn_addrs(i, c, s);
-    int v6 = conn_v6(i);
-    uint32_t alen = v6 ? 16 : 4;
-    const uint8_t *src = st->from_client ? c : s, *dst = st->from_client ? s : c;
     uint16_t cp = (uint16_t)(1024 + (i * 7919) % 64000), sp = (uint16_t[]){80, 443, 8080}[i % 3];
-    uint32_t hl = 20 + (st->syn_opts ? 20 : 0);
-    uint8_t ttl = st->from_client ? 64 : 57;
-
-    uint8_t *ip = eth_header(f, v6 ? 0x86dd : 0x0800), *t;
-    if (v6) {
-        put32(ip, 0x60000000U);
-        put16(ip + 4, hl + st->len);
-        ip[6] = 6;
-        ip[7] = ttl;
-        t = ip + 40;
-    } else {
-        ip[0] = 0x45;
-        ip[1] = 0;
-        put16(ip + 2, 20 + hl + st->len);
-        put16(ip + 4, ipid);
-        put16(ip + 6, 0x4000);
-        ip[8] = ttl;
-        ip[9] = 6;
-        put16(ip + 10, 0);
-        t = ip + 20;
-    }
-    memcpy(ip + (v6 ? 8 : 12), src, alen);
-    memcpy(ip + (v6 ? 8 : 12) + alen, dst, alen);
-    if (!v6)
-        put16(ip + 10, csum(ip, 20));
-    put16(t, st->from_client ? cp : sp);
-    put16(t + 2, st->from_client ? sp : cp);
-    put32(t + 4, st->seq);
-    put32(t + 8, st->ack);
-    t[12] = (uint8_t)((hl / 4) << 4);
-    t[13] = st->flags;
-    put16(t + 14, st->syn_opts ? 64240 : 502); /* SYN windows unscaled; later ones by 2^7 */
-    put32(t + 16, 0);                          /* checksum, urgent pointer */
-    if (st->syn_opts)
-        memcpy(t + 20, syn_opts, 20);
-    uint32_t hdr = (uint32_t)(t + hl - f);
+    struct bench_seg g = {
+        .v6 = conn_v6(i),
+        .src = st->from_client ? c : s,
+        .dst = st->from_client ? s : c,
+        .sport = st->from_client ? cp : sp,
+        .dport = st->from_client ? sp : cp,
+        .seq = st->seq,
+        .ack = st->ack,
+        .flags = st->flags,
+        .ttl = st->from_client ? 64 : 57,
+        .win = st->syn_opts ? 64240 : 502, /* SYN windows unscaled; later ones by 2^7 */
+        .ip_id = ipid,
+        .ip_csum = 1,
+        .opts = st->syn_opts ? syn_opts : NULL,
+        .olen = st->syn_opts ? 20 : 0,
+        .payload = st->len,
+    };
+    uint32_t hdr = bench_tcp_frame(f, &g);
     *orig = hdr + st->len;
     return hdr;
 }
