@@ -325,32 +325,25 @@ class Lab:
             c.close()
             time.sleep(0.05)
 
-    def sc_refused(self, n):
+    def refused_connects(self, n, cause, mode, origin):
+        """n connects to PORT[cause] that must fail with ECONNREFUSED: the server's own RST
+        (a closed port) or one a firewall sends in its name (REJECT with tcp-reset)."""
         for _ in range(n):
             src = self.client_ip()
             with self.cli:
                 s = socket.socket()
             s.settimeout(TIMEOUT)
             s.bind((src, 0))
-            lab = self.label("refused", "closed_port", "refused", s.getsockname(),
-                             (SRV, PORT["refused"]), "server", "host")
-            self.expect_err(lab, "client", lambda: s.connect((SRV, PORT["refused"])), ["ECONNREFUSED"])
+            lab = self.label(cause, mode, cause, s.getsockname(), (SRV, PORT[cause]), "server", origin)
+            self.expect_err(lab, "client", lambda: s.connect((SRV, PORT[cause])), ["ECONNREFUSED"])
             s.close()
             time.sleep(0.05)
 
+    def sc_refused(self, n):
+        self.refused_connects(n, "refused", "closed_port", "host")
+
     def sc_middlebox_refused(self, n):
-        for _ in range(n):
-            src = self.client_ip()
-            with self.cli:
-                s = socket.socket()
-            s.settimeout(TIMEOUT)
-            s.bind((src, 0))
-            lab = self.label("middlebox_refused", "fw_reject_syn", "middlebox_refused", s.getsockname(),
-                             (SRV, PORT["middlebox_refused"]), "server", "middlebox")
-            self.expect_err(lab, "client", lambda: s.connect((SRV, PORT["middlebox_refused"])),
-                            ["ECONNREFUSED"])
-            s.close()
-            time.sleep(0.05)
+        self.refused_connects(n, "middlebox_refused", "fw_reject_syn", "middlebox")
 
     def sc_accept_overflow(self, n):
         # backlog 1 + TCP_DEFER_ACCEPT: a handshake stays a request until the client's first data.
