@@ -208,6 +208,35 @@ int worker_main(void *arg)
     return 0;
 }
 
+/* Each frame of a burst to the worker its flow hashes to (out[wi], cnt[wi] of them), the
+ * hash in its hash.rss; GRE mirror sequence numbers are accounted here. */
+static void split_burst(struct pipeline *p, struct rte_mbuf **pkts, uint16_t n,
+                        struct rte_mbuf *out[][RS_BURST], unsigned *cnt)
+{
+    for (uint16_t k = 0; k < n; k++) {
+        struct pkt_info pi;
+        struct rte_mbuf *m = pkts[k];
+        uint8_t copy[HEADER_COPY];
+        uint32_t len, h = 0;
+        const uint8_t *data = frame_headers(m, copy, &len);
+        /* Same canonical key as the flow table: both directions meet on one worker. */
+        enum pkt_kind kind = pkt_parse_link(data, len, p->link, &pi);
+        if (pi.encap.has_seq)
+            mirror_seq_account(&p->dist_stats, &p->dist_mseq, &pi.encap);
+        if (kind == PKT_TCP) {
+            struct flow_key key;
+            int d;
+            flow_key_make(&pi, &key, &d);
+            h = flow_key_hash(&key);
+        }
+        unsigned wi = flow_worker_of(h, p->n_workers);
+        /* The worker's flow table needs the same hash: hand it over instead of recomputing it
+         * (it is 0 for frames the engine will not track). */
+        m->hash.rss = h;
+        out[wi][cnt[wi]++] = m;
+    }
+}
+
 int distributor_main(void *arg)
 {
     struct pipeline *p = arg;
@@ -228,28 +257,8 @@ int distributor_main(void *arg)
             if (p->reader) { /* one worker: it parses and hashes, as if it read the port */
                 memcpy(out[0], pkts, n * sizeof(pkts[0]));
                 cnt[0] = n;
-            }
-            for (uint16_t k = 0; !p->reader && k < n; k++) {
-                struct pkt_info pi;
-                struct rte_mbuf *m = pkts[k];
-                uint8_t copy[HEADER_COPY];
-                uint32_t len, h = 0;
-                const uint8_t *data = frame_headers(m, copy, &len);
-                /* Same canonical key as the flow table: both directions meet on one worker. */
-                enum pkt_kind kind = pkt_parse_link(data, len, p->link, &pi);
-                if (pi.encap.has_seq)
-                    mirror_seq_account(&p->dist_stats, &p->dist_mseq, &pi.encap);
-                if (kind == PKT_TCP) {
-                    struct flow_key key;
-                    int d;
-                    flow_key_make(&pi, &key, &d);
-                    h = flow_key_hash(&key);
-                }
-                unsigned wi = flow_worker_of(h, p->n_workers);
-                /* The worker's flow table needs the same hash: hand it over instead of
-                 * recomputing it (it is 0 for frames the engine will not track). */
-                m->hash.rss = h;
-                out[wi][cnt[wi]++] = m;
+            } else {
+                split_burst(p, pkts, n, out, cnt);
             }
             for (unsigned wi = 0; wi < p->n_workers; wi++) {
                 unsigned sent = 0;
