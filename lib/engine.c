@@ -681,7 +681,9 @@ static inline __attribute__((always_inline)) void segment(struct engine *e,
     if (ts > e->now_us)
         e->now_us = ts;
 
-    struct flow *f = flow_table_lookup_hint(e->ft, k, h, hint);
+    struct flow_ckey c;
+    int v6 = flow_ckey_of_family(k, p->family, &c);
+    struct flow *f = flow_table_lookup_hint(e->ft, k, &c, v6, h, hint);
     uint32_t sig = packet_sig(p, d);
 
     if (f) {
@@ -875,7 +877,9 @@ void engine_input_burst_keys(struct engine *e, const uint8_t *const frames[], co
         if (tcp[i]) {
             segs = seg_count(segs, p[i].flags);
             flow_key_make(&p[i], &k[i], &d[i]);
-            h[i] = hashes ? hashes[i] : flow_key_hash(&k[i]);
+            h[i] = hashes             ? hashes[i]
+                   : p[i].family == 4 ? flow_key_hash_v4(&k[i])
+                                      : flow_key_hash(&k[i]);
             __builtin_prefetch(&t->slots[flow_table_home(t, h[i])]);
             /* SYNs teach the host-TTL cache: its entry is another random access. */
             if (e->hosts && (p[i].flags & TCP_SYN))

@@ -76,6 +76,19 @@ static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
     return v6;
 }
 
+/* flow_ckey_make() for a key built from a packet of this family (flow_key_make()): an IPv4
+ * packet's addresses are IPv4-mapped, so its key needs no test. */
+static inline int flow_ckey_of_family(const struct flow_key *k, uint8_t family, struct flow_ckey *c)
+{
+    if (family != 4)
+        return flow_ckey_make(k, c);
+    memcpy(&c->a, k->lo_addr + 12, 4);
+    memcpy(&c->b, k->hi_addr + 12, 4);
+    c->lo_port = k->lo_port;
+    c->hi_port = k->hi_port;
+    return 0;
+}
+
 /* The full key of an IPv4 entry's stored key (IPv6 needs the table's pool: flow_table_key()). */
 static inline void flow_ckey_expand_v4(const struct flow_ckey *c, struct flow_key *k)
 {
@@ -363,15 +376,35 @@ void flow_hash_unseed(void);
  * (addresses differing in their last octets) it collided 4x more. The secret enters before
  * the first multiply: a collision of the unseeded part would survive any later mixing.
  */
+/* The last fold, shared by both key families. */
+static inline uint32_t flow_hash_finish(uint64_t h)
+{
+    h = rs_mum(h, 0xca9e9c1ce2d7e4aaULL);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* flow_key_hash() of a key whose addresses are both IPv4-mapped (flow_key_is_v4()): words 0
+ * and 2 are zero and words 1 and 3 carry the same prefix in every such key, so two folds
+ * cover it, the addresses in one and the ports in the other. */
+static inline uint32_t flow_key_hash_v4(const struct flow_key *k)
+{
+    const uint64_t *s = rs_flow_secret;
+    uint64_t lo, hi, ports;
+    memcpy(&lo, k->lo_addr + 8, 8);
+    memcpy(&hi, k->hi_addr + 8, 8);
+    memcpy(&ports, &k->lo_port, 8);
+    return flow_hash_finish(rs_mum(lo ^ s[1], hi ^ s[3]) ^ rs_mum(ports ^ s[4], s[5]));
+}
+
 static inline uint32_t flow_key_hash(const struct flow_key *k)
 {
+    if (flow_key_is_v4(k))
+        return flow_key_hash_v4(k);
     const uint64_t *s = rs_flow_secret;
     uint64_t w[5];
     memcpy(w, k, sizeof(w));
-    uint64_t h = rs_mum(w[0] ^ s[0], w[1] ^ s[1]) ^ rs_mum(w[2] ^ s[2], w[3] ^ s[3]) ^
-                 rs_mum(w[4] ^ s[4], s[5]);
-    h = rs_mum(h, 0xca9e9c1ce2d7e4aaULL);
-    return (uint32_t)(h ^ (h >> 32));
+    return flow_hash_finish(rs_mum(w[0] ^ s[0], w[1] ^ s[1]) ^ rs_mum(w[2] ^ s[2], w[3] ^ s[3]) ^
+                            rs_mum(w[4] ^ s[4], s[5]));
 }
 
 /*

@@ -98,9 +98,15 @@ void flow_table_destroy(struct flow_table *t)
 
 struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
-    const uint32_t tag = flow_table_tag(t, hash);
     struct flow_ckey c;
     int v6 = flow_ckey_make(k, &c);
+    return flow_table_lookup_ckey(t, k, &c, v6, hash);
+}
+
+struct flow *flow_table_lookup_ckey(struct flow_table *t, const struct flow_key *k,
+                                    const struct flow_ckey *c, int v6, uint32_t hash)
+{
+    const uint32_t tag = flow_table_tag(t, hash);
     /* Load factor <= 3/4 guarantees an empty slot, so the probe terminates. */
     for (uint32_t i = flow_table_home(t, hash);; i = flow_table_next(t, i)) {
         uint32_t s = t->slots[i];
@@ -108,7 +114,7 @@ struct flow *flow_table_lookup(struct flow_table *t, const struct flow_key *k, u
             return NULL;
         if ((s & ~t->idx_mask) == tag) {
             struct flow *f = &t->flows[(s & t->idx_mask) - 1];
-            if (f->hash == hash && flow_table_key_matches(t, f, k, &c, v6))
+            if (f->hash == hash && flow_table_key_matches(t, f, k, c, v6))
                 return f;
         }
     }

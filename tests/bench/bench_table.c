@@ -100,8 +100,10 @@ static uint64_t table_round(struct flow_table *t, const struct keys *ks)
                 flow_prefetch(hint[i]);
         }
         for (uint32_t i = 0; i < m; i++) {
-            const struct flow *f =
-                flow_table_lookup_hint(t, &ks->key[idx[i]], ks->hash[idx[i]], hint[i]);
+            const struct flow_key *k = &ks->key[idx[i]];
+            struct flow_ckey c;
+            int v6 = flow_ckey_make(k, &c);
+            const struct flow *f = flow_table_lookup_hint(t, k, &c, v6, ks->hash[idx[i]], hint[i]);
             bad += !f || f->first_ts != idx[i];
         }
     }

@@ -184,6 +184,46 @@ Test(flow_key, distinct_tuples_distinct_keys)
     cr_assert_not(flow_key_eq(&k1, &k2));
 }
 
+/* The burst path's shortcuts for an IPv4 packet (flow_key_hash_v4(), flow_ckey_of_family())
+ * must give what the general functions give, which the distributor and every other caller
+ * use: a different hash would put the two directions or the two paths of one connection in
+ * different slots. An IPv6 packet between IPv4-mapped addresses is the same connection. */
+Test(flow_key, ipv4_shortcuts_agree_with_the_general_path)
+{
+    static const char *const tuples[][2] = {
+        {"10.0.0.1", "10.0.0.2"},           {"192.168.7.9", "10.0.0.2"},
+        {"255.255.255.255", "0.0.0.0"},     {"10.1.2.3", "10.1.2.3"},
+        {"2001:db8::1", "2001:db8::2"},     {"::ffff:10.0.0.1", "::ffff:10.0.0.2"},
+        {"2001:db8::1", "::ffff:10.0.0.2"},
+    };
+    for (size_t i = 0; i < sizeof(tuples) / sizeof(tuples[0]); i++) {
+        for (uint16_t port = 0; port < 3; port++) {
+            struct pkt_info p;
+            struct flow_key k;
+            struct flow_ckey c, ref;
+            int d;
+            mk_info(&p, tuples[i][0], (uint16_t)(40000 + port), tuples[i][1], 443);
+            flow_key_make(&p, &k, &d);
+            int v6 = flow_ckey_make(&k, &ref);
+            memset(&c, 0xa5, sizeof(c));
+            cr_assert_eq(flow_ckey_of_family(&k, p.family, &c), v6, "%s", tuples[i][0]);
+            cr_assert_eq(memcmp(&c, &ref, sizeof(c)), 0, "%s %s", tuples[i][0], tuples[i][1]);
+            if (!v6)
+                cr_assert_eq(flow_key_hash_v4(&k), flow_key_hash(&k), "%s", tuples[i][0]);
+        }
+    }
+    /* ::ffff:10.0.0.1 over IPv6 and 10.0.0.1 over IPv4: one key, one hash. */
+    struct pkt_info a, b;
+    struct flow_key ka, kb;
+    int d;
+    mk_info(&a, "10.0.0.1", 40000, "10.0.0.2", 443);
+    mk_info(&b, "::ffff:10.0.0.1", 40000, "::ffff:10.0.0.2", 443);
+    flow_key_make(&a, &ka, &d);
+    flow_key_make(&b, &kb, &d);
+    cr_assert(flow_key_eq(&ka, &kb));
+    cr_assert_eq(flow_key_hash_v4(&ka), flow_key_hash(&kb));
+}
+
 Test(flow_table, create_limits)
 {
     cr_assert_null(flow_table_create(0));
@@ -244,6 +284,15 @@ Test(flow_table, insert_lookup_remove)
     flow_table_destroy(t);
 }
 
+/* flow_table_lookup_hint() with the stored form of k made here, as segment() makes it. */
+static struct flow *lookup_hint(struct flow_table *t, const struct flow_key *k, uint32_t h,
+                                const struct flow *hint)
+{
+    struct flow_ckey c;
+    int v6 = flow_ckey_make(k, &c);
+    return flow_table_lookup_hint(t, k, &c, v6, h, hint);
+}
+
 /* A hint is only a shortcut: a stale one (its entry removed, or reused for another key) must
  * not be returned, and a right one must be. */
 Test(flow_table, lookup_hint)
@@ -257,23 +306,23 @@ Test(flow_table, lookup_hint)
     struct flow *f0 = flow_table_insert(t, &k[0], h0);
     struct flow *f1 = flow_table_insert(t, &k[1], h1);
     cr_assert(f0 && f1);
-    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f0), f0, "right hint");
-    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f1), f0, "another flow's entry");
-    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, NULL), f0, "no hint");
-    cr_assert_null(flow_table_lookup_hint(t, &k[2], h2, f0), "a new flow: the hint is wrong");
+    cr_assert_eq(lookup_hint(t, &k[0], h0, f0), f0, "right hint");
+    cr_assert_eq(lookup_hint(t, &k[0], h0, f1), f0, "another flow's entry");
+    cr_assert_eq(lookup_hint(t, &k[0], h0, NULL), f0, "no hint");
+    cr_assert_null(lookup_hint(t, &k[2], h2, f0), "a new flow: the hint is wrong");
 
     /* Removed: its key is still in the dead entry, and must not be found through it. */
     flow_table_remove(t, f0);
-    cr_assert_null(flow_table_lookup_hint(t, &k[0], h0, f0));
+    cr_assert_null(lookup_hint(t, &k[0], h0, f0));
     /* Reused for another key: k[0] is not there, k[2] is. */
     struct flow *f2 = flow_table_insert(t, &k[2], h2);
     cr_assert_eq(f2, f0, "the free list hands the dead entry out again");
-    cr_assert_null(flow_table_lookup_hint(t, &k[0], h0, f0));
-    cr_assert_eq(flow_table_lookup_hint(t, &k[2], h2, f0), f2);
+    cr_assert_null(lookup_hint(t, &k[0], h0, f0));
+    cr_assert_eq(lookup_hint(t, &k[2], h2, f0), f2);
     /* Back in another entry: a stale hint to the old place finds it by the probe. */
     flow_table_remove(t, f1);
     struct flow *g = flow_table_insert(t, &k[0], h0);
-    cr_assert_eq(flow_table_lookup_hint(t, &k[0], h0, f2), g);
+    cr_assert_eq(lookup_hint(t, &k[0], h0, f2), g);
     check_invariants(t);
     flow_table_destroy(t);
 }
