@@ -64,6 +64,11 @@ struct flow_table *flow_table_create_v6(uint32_t capacity, uint32_t v6cap)
      * keeps at least one bit and the shifts stay below 32. */
     t->idx_bits = 32 - (uint32_t)__builtin_clz(capacity);
     t->idx_mask = (1u << t->idx_bits) - 1;
+    /* Two distance bits while the tag keeps one bit or more (up to 2^29 entries). */
+    uint32_t disp_bits = t->idx_bits <= 29 ? 2 : 31 - t->idx_bits;
+    t->tag_shift = t->idx_bits + disp_bits;
+    t->disp_max = (1u << disp_bits) - 1;
+    t->tag_mask = ~0u << t->tag_shift;
     /* Zero pages mapped lazily (transparent huge pages for big tables, see bigmem.h): memory
      * is touched, and so placed on the NUMA node, by the worker that first uses it. */
     t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
@@ -112,12 +117,36 @@ struct flow *flow_table_lookup_ckey(struct flow_table *t, const struct flow_key 
         uint32_t s = t->slots[i];
         if (s == 0)
             return NULL;
-        if ((s & ~t->idx_mask) == tag) {
+        if (flow_table_slot_tag(t, s) == tag) {
             struct flow *f = &t->flows[(s & t->idx_mask) - 1];
             if (f->hash == hash && flow_table_key_matches(t, f, k, c, v6))
                 return f;
         }
     }
+}
+
+/* Cyclic distance from slot a forward to slot b. */
+static inline uint32_t slot_dist(const struct flow_table *t, uint32_t a, uint32_t b)
+{
+    return b >= a ? b - a : b + t->nslots - a;
+}
+
+/* The slot of entry idx1 - 1 with these tag bits, dist slots from its home. */
+static inline uint32_t slot_value(const struct flow_table *t, uint32_t tag, uint32_t dist,
+                                  uint32_t idx1)
+{
+    uint32_t d = dist < t->disp_max ? dist : t->disp_max;
+    return tag | d << t->idx_bits | idx1;
+}
+
+/* The home slot of the entry in slot s at j: from the slot's distance when it is exact, else
+ * from the entry's hash (a read of the entry). */
+static inline uint32_t slot_home(const struct flow_table *t, uint32_t s, uint32_t j)
+{
+    uint32_t d = flow_table_slot_disp(t, s);
+    if (d < t->disp_max)
+        return j >= d ? j - d : j + t->nslots - d;
+    return flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash);
 }
 
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash)
@@ -148,10 +177,10 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
     } else {
         idx = t->hwm++; /* below capacity: checked above */
     }
-    uint32_t i = flow_table_home(t, hash);
+    uint32_t home = flow_table_home(t, hash), i = home;
     while (t->slots[i] != 0)
         i = flow_table_next(t, i);
-    t->slots[i] = flow_table_tag(t, hash) | (idx + 1);
+    t->slots[i] = slot_value(t, flow_table_tag(t, hash), slot_dist(t, home, i), idx + 1);
     struct flow *f = &t->flows[idx];
     memset(f, 0, sizeof(*f));
     f->key = c;
@@ -162,31 +191,23 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
     return f;
 }
 
-/* Cyclic distance from slot a forward to slot b. */
-static inline uint32_t slot_dist(const struct flow_table *t, uint32_t a, uint32_t b)
-{
-    return b >= a ? b - a : b + t->nslots - a;
-}
-
 void flow_table_remove(struct flow_table *t, struct flow *f)
 {
     uint32_t idx = (uint32_t)(f - t->flows);
     uint32_t i = flow_table_home(t, f->hash);
     while (flow_table_slot_idx1(t, t->slots[i]) != idx + 1) /* present by contract */
         i = flow_table_next(t, i);
-    /* The rest of the cluster needs each member's home slot, which only its entry holds:
-     * prefetch those entries first, so that their misses overlap. */
-    for (uint32_t j = flow_table_next(t, i); t->slots[j] != 0; j = flow_table_next(t, j))
-        __builtin_prefetch(&t->flows[flow_table_slot_idx1(t, t->slots[j]) - 1].hash);
     /* Backward-shift deletion: pull later members of the cluster into the hole when their
-     * home slot does not lie cyclically in (hole, j]. */
+     * home slot does not lie cyclically in (hole, j]. A member's home comes from its slot
+     * (slot_home()); moved, it is that much closer to it. */
     for (uint32_t j = flow_table_next(t, i);; j = flow_table_next(t, j)) {
         uint32_t s = t->slots[j];
         if (s == 0)
             break;
-        uint32_t home = flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash);
+        uint32_t home = slot_home(t, s, j);
         if (slot_dist(t, home, j) >= slot_dist(t, i, j)) {
-            t->slots[i] = s;
+            t->slots[i] = slot_value(t, flow_table_slot_tag(t, s), slot_dist(t, home, i),
+                                     flow_table_slot_idx1(t, s));
             i = j;
         }
     }

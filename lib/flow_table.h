@@ -11,11 +11,13 @@
  *   touching them.
  * - slots[nslots]: an open-addressing index of 4-byte slots, linear probing, load at most 3/4
  *   (nslots >= 4/3 capacity, at least 16), home slot by multiply-shift ((hash * nslots) >> 32,
- *   no power of two needed). A slot holds entry index + 1 in its low idx_bits (0 = empty) and
- *   the low 32 - idx_bits bits of the hash above them as a tag, so that most probes that do
- *   not match are rejected without touching the entry (8 tag bits up to 16M entries, at least
- *   1 at the 2^30 limit). The full hash stays in the entry: deletion reads it for the home
- *   slot of the entries it shifts.
+ *   no power of two needed). A slot holds, from the low bits up: entry index + 1 in idx_bits
+ *   (0 = empty); the entry's distance from its home slot in disp_bits (2, fewer only above
+ *   2^29 entries), the top value meaning "that or more"; and the low bits of the hash that
+ *   are left as a tag, so that most probes that do not match are rejected without touching
+ *   the entry (6 tag bits up to 16M entries, at least 1 at the 2^30 limit). Deletion needs
+ *   the home slot of each entry it shifts: the distance gives it without reading the entry,
+ *   whose hash it reads only for the few entries 3 or more slots from home.
  * - v6[v6cap]: the address pairs of IPv6 flows (32 bytes each, the lo then the hi address as in
  *   struct flow_key), named by the entry's key.a = index + 1; IPv4 flows keep their whole key
  *   in the entry (struct flow_ckey). The pool holds v6cap pairs, by default capacity / 4
@@ -42,10 +44,13 @@ struct flow_v6pair {
 };
 
 struct flow_table {
-    uint32_t capacity; /* flows, 1 .. 2^30 */
-    uint32_t nslots;   /* index slots: >= capacity * 4 / 3 and >= 16, so never full */
-    uint32_t idx_bits; /* low bits of a slot that hold index + 1: 2^idx_bits > capacity */
-    uint32_t idx_mask; /* (1 << idx_bits) - 1 */
+    uint32_t capacity;  /* flows, 1 .. 2^30 */
+    uint32_t nslots;    /* index slots: >= capacity * 4 / 3 and >= 16, so never full */
+    uint32_t idx_bits;  /* low bits of a slot that hold index + 1: 2^idx_bits > capacity */
+    uint32_t idx_mask;  /* (1 << idx_bits) - 1 */
+    uint32_t tag_shift; /* idx_bits + disp_bits: where the tag starts, at most 31 */
+    uint32_t disp_max;  /* (1 << disp_bits) - 1: the "this far or more" distance */
+    uint32_t tag_mask;  /* the slot bits from tag_shift up */
     uint32_t used;
     uint32_t free_head; /* dead entry below hwm + 1, 0 = none */
     uint32_t hwm;       /* entries [hwm, capacity) were never handed out */
@@ -145,10 +150,22 @@ static inline uint32_t flow_table_next(const struct flow_table *t, uint32_t i)
     return i + 1 == t->nslots ? 0 : i + 1;
 }
 
-/* The tag bits a slot of this hash carries (its low idx_bits are zero). */
+/* The tag bits a slot of this hash carries (its bits below tag_shift are zero). */
 static inline uint32_t flow_table_tag(const struct flow_table *t, uint32_t hash)
 {
-    return hash << t->idx_bits;
+    return hash << t->tag_shift;
+}
+
+/* The tag bits of slot s. */
+static inline uint32_t flow_table_slot_tag(const struct flow_table *t, uint32_t s)
+{
+    return s & t->tag_mask;
+}
+
+/* The distance code of slot s: from its entry's home slot, capped at disp_max. */
+static inline uint32_t flow_table_slot_disp(const struct flow_table *t, uint32_t s)
+{
+    return (s >> t->idx_bits) & t->disp_max;
 }
 
 /* Entry index + 1 named by a slot value, 0 = empty. */
@@ -185,7 +202,7 @@ static inline const struct flow *flow_table_likely_entry(const struct flow_table
         uint32_t s = t->slots[i];
         if (s == 0)
             return NULL;
-        if ((s & ~t->idx_mask) == tag)
+        if (flow_table_slot_tag(t, s) == tag)
             return &t->flows[flow_table_slot_idx1(t, s) - 1];
     }
     return NULL;

@@ -70,6 +70,9 @@ static void check_invariants(const struct flow_table *t)
     cr_assert(t->nslots >= 16 && (uint64_t)t->nslots * 3 >= (uint64_t)t->capacity * 4,
               "load factor at most 3/4");
     cr_assert(t->capacity <= t->idx_mask && t->idx_mask == (1u << t->idx_bits) - 1);
+    cr_assert(t->tag_shift <= 31 && t->tag_shift >= t->idx_bits, "a tag bit is left");
+    cr_assert_eq(t->disp_max, (1u << (t->tag_shift - t->idx_bits)) - 1);
+    cr_assert_eq(t->tag_mask, ~0u << t->tag_shift);
     cr_assert(t->hwm <= t->capacity && t->used <= t->hwm);
     for (uint32_t j = 0; j < t->nslots; j++) {
         uint32_t s = t->slots[j];
@@ -82,8 +85,14 @@ static void check_invariants(const struct flow_table *t)
         named[idx1 - 1] = 1;
         const struct flow *f = &t->flows[idx1 - 1];
         cr_assert(flow_table_live(t, idx1 - 1), "slot %u points at a free flow", j);
-        cr_assert_eq(s & ~t->idx_mask, flow_table_tag(t, f->hash),
+        cr_assert_eq(flow_table_slot_tag(t, s), flow_table_tag(t, f->hash),
                      "slot %u: tag differs from its flow's hash", j);
+        /* The distance: exact below disp_max, at least disp_max when it says so. */
+        uint32_t home = flow_table_home(t, f->hash);
+        uint32_t dist = j >= home ? j - home : j + t->nslots - home;
+        uint32_t code = flow_table_slot_disp(t, s);
+        cr_assert(code < t->disp_max ? code == dist : dist >= t->disp_max,
+                  "slot %u: distance code %u, %u slots from home", j, code, dist);
         /* Linear probing: no empty slot between the home slot and where the entry sits. */
         for (uint32_t i = flow_table_home(t, f->hash); i != j; i = flow_table_next(t, i))
             cr_assert(t->slots[i], "slot %u unreachable: hole at %u", j, i);
@@ -237,6 +246,8 @@ Test(flow_table, create_limits)
     cr_assert_not_null(t);
     cr_assert_eq(t->nslots, 134u, "load factor at most 3/4: ceil(400 / 3)");
     cr_assert_eq(t->idx_bits, 7u, "index + 1 <= 100 < 128");
+    cr_assert_eq(t->tag_shift, 9u, "two bits of distance from home");
+    cr_assert_eq(t->disp_max, 3u);
     cr_assert_eq(t->hwm, 0u);
     cr_assert_eq(t->free_head, 0u);
     cr_assert_eq(flow_table_used(t), 0u);
