@@ -710,7 +710,13 @@ NO_COV static void check_table(struct engine *e)
         uint32_t idx1 = flow_table_slot_idx1(t, s);
         CHECK(idx1 >= 1 && idx1 <= t->hwm);
         CHECK(flow_table_live(t, idx1 - 1));
-        CHECK((s & ~t->idx_mask) == flow_table_tag(t, t->flows[idx1 - 1].hash));
+        uint32_t hash = t->flows[idx1 - 1].hash;
+        CHECK(flow_table_slot_tag(t, s) == flow_table_tag(t, hash));
+        /* The distance code: exact below disp_max, "that or more" at it. */
+        uint32_t home = flow_table_home(t, hash);
+        uint32_t dist = i >= home ? i - home : i + t->nslots - home;
+        uint32_t code = flow_table_slot_disp(t, s);
+        CHECK(code < t->disp_max ? code == dist : dist >= t->disp_max);
     }
     CHECK(slots == t->used);
     for (uint32_t i = 0; i < t->capacity; i++) {
