@@ -3,8 +3,10 @@
  * costs per lookup, what a connection's removal and insertion cost, and the bytes per flow.
  *
  * usage: bench_table KEYS [ROUNDS] [-- EAL ARGS]
+ *        bench_table --eal-mb KEYS
  *   KEYS 1000..16000000, ROUNDS 1..100 (default 4); EAL arguments default to --no-huge -m
- *   sized for the table (scripts/bench passes hugepage arguments instead).
+ *   sized for the table (scripts/bench passes hugepage arguments instead, sized by what
+ *   --eal-mb prints: the DPDK memory in MB a run of KEYS needs).
  *
  * Both tables hold KEYS canonical IPv4 keys (struct flow_key, 40 bytes) in room for 2 x KEYS,
  * as scripts/bench sizes the engine's table. Each key is hashed once by flow_key_hash() and
@@ -169,6 +171,14 @@ static uint64_t rte_churn(struct rte_hash *h, struct flow *state, const struct k
     return ticks() - t0;
 }
 
+/* DPDK memory for a run with room for cap keys, in MB: rte_hash takes ~200 bytes per entry
+ * (its buckets, key store and free rings), plus 128 MB for the EAL itself. scripts/bench
+ * reserves hugepages by it (--eal-mb), so this is the one place the estimate lives. */
+static uint64_t eal_mb(uint32_t cap)
+{
+    return (uint64_t)cap * 200 / 1048576 + 128;
+}
+
 static int parse_args(int argc, char **argv, uint32_t *n, uint32_t *rounds, int *eal_at)
 {
     *eal_at = argc;
@@ -179,7 +189,8 @@ static int parse_args(int argc, char **argv, uint32_t *n, uint32_t *rounds, int 
             break;
         }
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: bench_table KEYS [ROUNDS] [-- EAL ARGS]\n");
+        fprintf(stderr, "usage: bench_table KEYS [ROUNDS] [-- EAL ARGS]\n"
+                        "       bench_table --eal-mb KEYS\n");
         return -1;
     }
     *n = (uint32_t)strtoul(argv[1], NULL, 10);
@@ -216,12 +227,12 @@ static int runtime_dir_setup(void)
     return setenv("RUNTIME_DIRECTORY", runtime_dir, 1);
 }
 
-/* EAL: the caller's arguments, or --no-huge with room for rte_hash's ~200 bytes per entry. */
+/* EAL: the caller's arguments, or --no-huge with eal_mb() of memory. */
 static int start_eal(int argc, char **argv, int eal_at, uint32_t cap)
 {
     char prefix[64], mem[32];
     snprintf(prefix, sizeof(prefix), "--file-prefix=bench_table_%d", (int)getpid());
-    snprintf(mem, sizeof(mem), "-m%" PRIu64, (uint64_t)cap * 200 / 1048576 + 128);
+    snprintf(mem, sizeof(mem), "-m%" PRIu64, eal_mb(cap));
     char *def[] = {argv[0],          "--no-huge", "--no-pci", "--no-shconf",
                    "--no-telemetry", prefix,      mem,        "--log-level=lib.eal:error"};
     char *args[64];
@@ -252,6 +263,16 @@ int main(int argc, char **argv)
 {
     uint32_t n, rounds;
     int eal_at;
+    if (argc == 3 && strcmp(argv[1], "--eal-mb") == 0) {
+        char *end;
+        unsigned long keys = strtoul(argv[2], &end, 10);
+        if (*end || keys < 1000 || keys > 16000000) {
+            fprintf(stderr, "bench_table: --eal-mb KEYS, KEYS 1000..16000000, not '%s'\n", argv[2]);
+            return 2;
+        }
+        printf("%" PRIu64 "\n", eal_mb(2 * (uint32_t)keys));
+        return 0;
+    }
     if (parse_args(argc, argv, &n, &rounds, &eal_at) < 0)
         return 2;
     const uint32_t cap = 2 * n;
