@@ -26,6 +26,7 @@
 #define OPT_NOP_NOP_TS 0x0101080au /* NOP, NOP, timestamps (kind 8, length 10) */
 #define OPT_MSS        0x0204u     /* MSS (kind 2, length 4), then its value */
 #define OPT_SACKOK_TS  0x0402080au /* SACK-permitted (4, 2), timestamps (8, 10) */
+#define OPT_NOP_WS     0x01030300u /* NOP, window scale (kind 3, length 3), then its shift */
 
 enum pkt_kind pp_malformed(struct pkt_info *out, enum malformed_reason r)
 {
@@ -42,8 +43,9 @@ PP_INLINE int parse_tcp_opts(const uint8_t *opt, uint32_t olen, struct tcp_opts 
 {
     uint32_t i = 0;
 
-    /* Nearly every SYN starts with MSS, and Linux's go on with SACK-permitted and timestamps:
-     * taken in one step, the loop goes on after them (having read exactly the same). */
+    /* Nearly every SYN starts with MSS, and Linux's go on with SACK-permitted, timestamps,
+     * NOP and window scale (20 bytes): taken in steps, the loop goes on after them (having
+     * read exactly the same). */
     if (olen >= 4 && rd16(opt) == OPT_MSS) {
         o->mss = rd16(opt + 2);
         i = 4;
@@ -53,6 +55,10 @@ PP_INLINE int parse_tcp_opts(const uint8_t *opt, uint32_t olen, struct tcp_opts 
             o->tsval = rd32(opt + 8);
             o->tsecr = rd32(opt + 12);
             i = 16;
+            if (olen >= 20 && (rd32(opt + 16) & 0xffffff00u) == OPT_NOP_WS) {
+                o->wscale = opt[19] > 14 ? 14 : opt[19]; /* clamped as in the loop */
+                i = 20;
+            }
         }
     }
     while (i < olen) {

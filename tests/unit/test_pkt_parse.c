@@ -456,8 +456,8 @@ Test(pkt_parse, tcp_bad_options)
 }
 
 /* The option layouts decoded without the option loop (NOP NOP TS alone; MSS, SACK-permitted,
- * TS first, as in a Linux SYN), with more options after them, and with a bad option after them: a
- * bad option still voids what those steps read. */
+ * TS, NOP, WS, as in a Linux SYN), with more options after them, and with a bad option after
+ * them: a bad option still voids what those steps read. */
 #define TS_7_9     8, 10, 0, 0, 0, 7, 0, 0, 0, 9 /* timestamps, tsval 7, tsecr 9 */
 #define MSS_SACKOK 2, 4, 5, 0xb4, 4, 2           /* MSS 1460, SACK-permitted */
 Test(pkt_parse, tcp_common_option_layouts)
@@ -481,6 +481,18 @@ Test(pkt_parse, tcp_common_option_layouts)
         {"MSS, SACK-permitted, TS", 16, 0, {1460, 1, 1, 0xff}, {MSS_SACKOK, TS_7_9}},
         {"Linux SYN", 20, 0, {1460, 1, 1, 7}, {MSS_SACKOK, TS_7_9, 1, 3, 3, 7}},
         {"Linux SYN, bad WS", 20, 1, {0, 0, 0, 0xff}, {MSS_SACKOK, TS_7_9, 1, 3, 4, 7}},
+        {"Linux SYN, WS 15 clamped", 20, 0, {1460, 1, 1, 14}, {MSS_SACKOK, TS_7_9, 1, 3, 3, 15}},
+        {"Linux SYN, then NOPs",
+         24,
+         0,
+         {1460, 1, 1, 7},
+         {MSS_SACKOK, TS_7_9, 1, 3, 3, 7, 1, 1, 1, 1}},
+        {"Linux SYN, then a bad option",
+         24,
+         1,
+         {0, 0, 0, 0xff},
+         {MSS_SACKOK, TS_7_9, 1, 3, 3, 7, 30, 9, 0, 0}},
+        {"Linux SYN, WS past the end", 20, 1, {0, 0, 0, 0xff}, {MSS_SACKOK, TS_7_9, 1, 1, 3, 3}},
         {"MSS, SACK-permitted, TS cut", 8, 1, {0, 0, 0, 0xff}, {MSS_SACKOK, 8, 10}},
         {"MSS length 5", 8, 1, {0, 0, 0, 0xff}, {2, 5, 5, 0xb4}},
     };
@@ -511,6 +523,94 @@ Test(pkt_parse, tcp_common_option_layouts)
 }
 #undef TS_7_9
 #undef MSS_SACKOK
+
+/* The option rules as the loop alone applies them, with no layout taken in one step: what
+ * the parser must give for any option list (bad: a silly option voids them all). */
+static int ref_tcp_opts(const uint8_t *o, uint32_t n, struct tcp_opts *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->wscale = 0xff;
+    for (uint32_t i = 0; i < n;) {
+        uint8_t kind = o[i];
+        if (kind == 0)
+            break;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        uint8_t l = i + 1 < n ? o[i + 1] : 0;
+        if (i + 1 >= n || l < 2 || i + l > n || (kind == 2 && l != 4) || (kind == 3 && l != 3) ||
+            (kind == 4 && l != 2) || (kind == 8 && l != 10)) {
+            memset(r, 0, sizeof(*r));
+            r->wscale = 0xff;
+            return 1;
+        }
+        if (kind == 2)
+            r->mss = (uint16_t)(o[i + 2] << 8 | o[i + 3]);
+        else if (kind == 3)
+            r->wscale = o[i + 2] > 14 ? 14 : o[i + 2];
+        else if (kind == 4)
+            r->sack_ok = 1;
+        else if (kind == 8) {
+            r->has_ts = 1;
+            r->tsval =
+                (uint32_t)o[i + 2] << 24 | (uint32_t)o[i + 3] << 16 | o[i + 4] << 8 | o[i + 5];
+            r->tsecr =
+                (uint32_t)o[i + 6] << 24 | (uint32_t)o[i + 7] << 16 | o[i + 8] << 8 | o[i + 9];
+        }
+        i += l;
+    }
+    return 0;
+}
+
+/* Random option lists, most of them starting like the layouts the parser takes in steps (a
+ * Linux SYN's MSS, SACK-permitted, timestamps, NOP, window scale; NOP, NOP, timestamps) and
+ * then cut, bent or extended: the parser gives what the plain loop gives, every time. */
+Test(pkt_parse, tcp_options_equal_the_plain_loop)
+{
+    static const uint8_t linux_syn[20] = {2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2,
+                                          3, 4, 5, 6,    7, 8, 1, 3,  3, 7};
+    static const uint8_t nop_nop_ts[12] = {1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8};
+    static const uint8_t kinds[] = {0, 1, 2, 3, 4, 5, 8, 30};
+    struct pb_pkt p;
+    uint8_t buf[PB_MAX_FRAME];
+    struct pkt_info pi;
+    uint32_t x = 2463534242u;
+
+    for (int it = 0; it < 20000; it++) {
+        uint8_t o[40];
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        uint32_t n = 4 * (1 + x % 10); /* 4..40 bytes: the header keeps a multiple of 4 */
+        for (uint32_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            o[i] = (x & 3) ? (uint8_t)(x >> 8) : kinds[(x >> 8) % sizeof(kinds)];
+        }
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        uint32_t pre = x % 4; /* 0: random; 1, 2: a Linux SYN's first bytes; 3: NOP NOP TS */
+        uint32_t take = (x >> 4) % 21;
+        if (pre == 1 || pre == 2)
+            memcpy(o, linux_syn, take < n ? take : n);
+        else if (pre == 3)
+            memcpy(o, nop_nop_ts, (take % 13) < n ? take % 13 : n);
+        if (pre == 2 && n > 18) /* a window scale byte of any value */
+            o[n > 19 ? 19 : 18] = (uint8_t)(x >> 12);
+        struct tcp_opts want;
+        int bad = ref_tcp_opts(o, n, &want);
+
+        pb_pkt_init(&p, it % 2 ? 6 : 4);
+        memcpy(p.raw_opts, o, n);
+        p.raw_opts_len = (uint8_t)n;
+        uint32_t len = pb_build(&p, buf, sizeof(buf), NULL);
+        cr_assert_eq(parse_exact(buf, len, &pi), PKT_TCP, "list %d", it);
+        cr_assert_eq(pi.malformed, bad ? MAL_TCP_BAD_OPTION : MAL_NONE, "list %d", it);
+        cr_assert_eq(pi.opt.mss, want.mss, "list %d", it);
+        cr_assert_eq(pi.opt.wscale, want.wscale, "list %d", it);
+        cr_assert_eq(pi.opt.sack_ok, want.sack_ok, "list %d", it);
+        cr_assert_eq(pi.opt.has_ts, want.has_ts, "list %d", it);
+        cr_assert_eq(pi.opt.tsval, want.tsval, "list %d", it);
+        cr_assert_eq(pi.opt.tsecr, want.tsecr, "list %d", it);
+    }
+}
 
 /* The lengths at which a frame of the common shape (one tag at most, IPv4 IHL 5 or IPv6
  * without extension headers) stops being parsed straight through: each one gives the result
