@@ -368,14 +368,6 @@ void flow_hash_seed(uint64_t seed);
 /* Back to the built-in constants (unit tests, fuzzers, benchmarks). */
 void flow_hash_unseed(void);
 
-/*
- * The key's five 64-bit words in three independent multiply-folds (wyhash's construction,
- * each word XORed with its own secret word), combined and folded once more: a chain of two
- * multiplies where five chained splitmix64 rounds were ten. Symmetric because the key is
- * canonical. A sum of plain products per word was tried and dropped: on the benchmark's keys
- * (addresses differing in their last octets) it collided 4x more. The secret enters before
- * the first multiply: a collision of the unseeded part would survive any later mixing.
- */
 /* The last fold, shared by both key families. */
 static inline uint32_t flow_hash_finish(uint64_t h)
 {
@@ -396,6 +388,16 @@ static inline uint32_t flow_key_hash_v4(const struct flow_key *k)
     return flow_hash_finish(rs_mum(lo ^ s[1], hi ^ s[3]) ^ rs_mum(ports ^ s[4], s[5]));
 }
 
+/*
+ * The key's five 64-bit words in three independent multiply-folds (wyhash's construction,
+ * each word XORed with its own secret word), combined and folded once more: a chain of two
+ * multiplies where five chained splitmix64 rounds were ten. Symmetric because the key is
+ * canonical. A sum of plain products per word was tried and dropped: on the benchmark's keys
+ * (addresses differing in their last octets) it collided 4x more. The secret enters before
+ * the first multiply: a collision of the unseeded part would survive any later mixing. An
+ * IPv4 key (flow_key_is_v4()) takes flow_key_hash_v4(), so its three constant words cost
+ * nothing; callers that know the key is IPv4 may call that directly.
+ */
 static inline uint32_t flow_key_hash(const struct flow_key *k)
 {
     if (flow_key_is_v4(k))
