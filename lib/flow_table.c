@@ -139,16 +139,6 @@ static inline uint32_t slot_value(const struct flow_table *t, uint32_t tag, uint
     return tag | d << t->idx_bits | idx1;
 }
 
-/* The home slot of the entry in slot s at j: from the slot's distance when it is exact, else
- * from the entry's hash (a read of the entry). */
-static inline uint32_t slot_home(const struct flow_table *t, uint32_t s, uint32_t j)
-{
-    uint32_t d = flow_table_slot_disp(t, s);
-    if (d < t->disp_max)
-        return j >= d ? j - d : j + t->nslots - d;
-    return flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash);
-}
-
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash)
 {
     struct flow_ckey c;
@@ -197,21 +187,32 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
     uint32_t i = flow_table_home(t, f->hash);
     while (flow_table_slot_idx1(t, t->slots[i]) != idx + 1) /* present by contract */
         i = flow_table_next(t, i);
-    /* Backward-shift deletion: pull later members of the cluster into the hole when their
-     * home slot does not lie cyclically in (hole, j]. A member's home comes from its slot
-     * (slot_home()); moved, it is that much closer to it. */
-    for (uint32_t j = flow_table_next(t, i);; j = flow_table_next(t, j)) {
-        uint32_t s = t->slots[j];
+    /* Backward-shift deletion: pull a later member of the cluster, at j, into the hole at i
+     * when its home slot does not lie cyclically in (i, j], that is when its distance from
+     * home is at least the gap from i to j; moved, it is that much closer. The distance comes
+     * from the slot, and from the member's hash only when the slot says "3 or more". The
+     * table's fields are copied to locals: a store to a slot could alias them as far as C
+     * knows. */
+    uint32_t *const slots = t->slots;
+    const uint32_t nslots = t->nslots, ib = t->idx_bits, dmax = t->disp_max;
+    uint32_t gap = 0;
+    for (uint32_t j = i;;) {
+        j = j + 1 == nslots ? 0 : j + 1;
+        gap++;
+        uint32_t s = slots[j];
         if (s == 0)
             break;
-        uint32_t home = slot_home(t, s, j);
-        if (slot_dist(t, home, j) >= slot_dist(t, i, j)) {
-            t->slots[i] = slot_value(t, flow_table_slot_tag(t, s), slot_dist(t, home, i),
-                                     flow_table_slot_idx1(t, s));
+        uint32_t d = (s >> ib) & dmax;
+        if (d == dmax)
+            d = slot_dist(t, flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash), j);
+        if (d >= gap) {
+            d -= gap;
+            slots[i] = (s & ~(dmax << ib)) | (d < dmax ? d : dmax) << ib;
             i = j;
+            gap = 0;
         }
     }
-    t->slots[i] = 0;
+    slots[i] = 0;
     t->live[idx >> 6] &= ~(1ull << (idx & 63));
     if (f->key_v6) { /* its address pair heads the pool's free list */
         memcpy(t->v6[f->key.a - 1].addr, &t->v6free, 4);
