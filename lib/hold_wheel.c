@@ -65,6 +65,14 @@ uint32_t hold_wheel_earliest(struct hold_wheel *w)
     return 0; /* not reached: linked counts the events in the buckets */
 }
 
+/* Hand the k events of batch to fn, in order: returns k. */
+static inline uint32_t judge_batch(const uint32_t *batch, uint32_t k, hold_expired_fn fn, void *ctx)
+{
+    for (uint32_t i = 0; i < k; i++)
+        fn(ctx, batch[i]);
+    return k;
+}
+
 /* Detach bucket b and walk it: expired events go to fn, the others (due later in the
  * current tick, hold restarted, or a deadline more than a span ahead) are filed again, never
  * into the detached list being walked, so the walk ends. Expired events are collected
@@ -91,16 +99,12 @@ static uint32_t expire_bucket(struct hold_wheel *w, struct pending_rst *pool, ui
         if (pre)
             pre(ctx, slot);
         batch[k++] = slot;
-        if (k == HW_BATCH || !next) {
-            for (uint32_t i = 0; i < k; i++)
-                fn(ctx, batch[i]);
-            n += k;
+        if (k == HW_BATCH) {
+            n += judge_batch(batch, k, fn, ctx);
             k = 0;
         }
     }
-    for (uint32_t i = 0; i < k; i++) /* the list ended on an event filed again */
-        fn(ctx, batch[i]);
-    return n + k;
+    return n + judge_batch(batch, k, fn, ctx);
 }
 
 uint32_t hold_wheel_expire(struct hold_wheel *w, struct pending_rst *pool, uint64_t now_us,
