@@ -22,3 +22,17 @@ if [ "$n" -lt "$want" ]; then
     exit 1
 fi
 echo "prefetch_compiled: $n prefetch instructions in engine_input_burst_keys"
+# A reset storm's cut fetches the entry of the event cut next (make_rst_room(), every line of
+# it: 3), wherever GCC puts that code: inlined into open_or_fold_rst() (GCC 12), or in
+# take_rst_slot() or make_rst_room() out of line. It was deleted the same way from 2026-11-24
+# (ba40122) to 2026-11-25 and cost ~5 % at 1M flows.
+want=3
+n=$(objdump -d --no-show-raw-insn "$bin" |
+    awk '/<(open_or_fold_rst|take_rst_slot|make_rst_room)>:$/,/^$/' |
+    grep -cE '\sprefetch(t[012]|nta|w)\s' || true)
+if [ "$n" -lt "$want" ]; then
+    echo "prefetch_compiled: the storm cut's entry prefetch is gone from $bin ($n prefetch" \
+        "instructions where $want were expected; see lib/engine.c, hold_prefetch)"
+    exit 1
+fi
+echo "prefetch_compiled: $n prefetch instructions where reset storms cut holds short"
