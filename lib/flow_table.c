@@ -131,12 +131,17 @@ static inline uint32_t slot_dist(const struct flow_table *t, uint32_t a, uint32_
     return b >= a ? b - a : b + t->nslots - a;
 }
 
+/* A slot's distance field for an entry dist slots from home: exact below dmax, else dmax. */
+static inline uint32_t disp_code(uint32_t dist, uint32_t dmax)
+{
+    return dist < dmax ? dist : dmax;
+}
+
 /* The slot of entry idx1 - 1 with these tag bits, dist slots from its home. */
 static inline uint32_t slot_value(const struct flow_table *t, uint32_t tag, uint32_t dist,
                                   uint32_t idx1)
 {
-    uint32_t d = dist < t->disp_max ? dist : t->disp_max;
-    return tag | d << t->idx_bits | idx1;
+    return tag | disp_code(dist, t->disp_max) << t->idx_bits | idx1;
 }
 
 struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash)
@@ -207,7 +212,7 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
             d = slot_dist(t, flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash), j);
         if (d >= gap) {
             d -= gap;
-            slots[i] = (s & ~(dmax << ib)) | (d < dmax ? d : dmax) << ib;
+            slots[i] = (s & ~(dmax << ib)) | disp_code(d, dmax) << ib;
             i = j;
             gap = 0;
         }
