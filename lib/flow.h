@@ -60,10 +60,9 @@ static inline int flow_key_is_v4(const struct flow_key *k)
     return (l0 | h0) == 0 && l1 == mapped && h1 == mapped;
 }
 
-/* The stored form of k without its IPv6 pool reference (a = 0 for IPv6); 1 when IPv6. */
-static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
+/* c = the stored form of k, which is IPv6 when v6 (then without its pool reference: a = 0). */
+static inline void flow_ckey_fill(const struct flow_key *k, int v6, struct flow_ckey *c)
 {
-    int v6 = !flow_key_is_v4(k);
     if (v6) {
         c->a = 0;
         c->b = 0;
@@ -73,6 +72,13 @@ static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
     }
     c->lo_port = k->lo_port;
     c->hi_port = k->hi_port;
+}
+
+/* The stored form of k without its IPv6 pool reference (a = 0 for IPv6); 1 when IPv6. */
+static inline int flow_ckey_make(const struct flow_key *k, struct flow_ckey *c)
+{
+    int v6 = !flow_key_is_v4(k);
+    flow_ckey_fill(k, v6, c);
     return v6;
 }
 
@@ -82,10 +88,7 @@ static inline int flow_ckey_of_family(const struct flow_key *k, uint8_t family, 
 {
     if (family != 4)
         return flow_ckey_make(k, c);
-    memcpy(&c->a, k->lo_addr + 12, 4);
-    memcpy(&c->b, k->hi_addr + 12, 4);
-    c->lo_port = k->lo_port;
-    c->hi_port = k->hi_port;
+    flow_ckey_fill(k, 0, c);
     return 0;
 }
 

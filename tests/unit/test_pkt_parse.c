@@ -563,6 +563,14 @@ static int ref_tcp_opts(const uint8_t *o, uint32_t n, struct tcp_opts *r)
     return 0;
 }
 
+/* Marsaglia's xorshift32 step: the same lists on every run. */
+static void xorshift32(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+}
+
 /* Random option lists, most of them starting like the layouts the parser takes in steps (a
  * Linux SYN's MSS, SACK-permitted, timestamps, NOP, window scale; NOP, NOP, timestamps) and
  * then cut, bent or extended: the parser gives what the plain loop gives, every time. */
@@ -579,13 +587,13 @@ Test(pkt_parse, tcp_options_equal_the_plain_loop)
 
     for (int it = 0; it < 20000; it++) {
         uint8_t o[40];
-        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        xorshift32(&x);
         uint32_t n = 4 * (1 + x % 10); /* 4..40 bytes: the header keeps a multiple of 4 */
         for (uint32_t i = 0; i < n; i++) {
-            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            xorshift32(&x);
             o[i] = (x & 3) ? (uint8_t)(x >> 8) : kinds[(x >> 8) % sizeof(kinds)];
         }
-        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        xorshift32(&x);
         uint32_t pre = x % 4; /* 0: random; 1, 2: a Linux SYN's first bytes; 3: NOP NOP TS */
         uint32_t take = (x >> 4) % 21;
         if (pre == 1 || pre == 2)
