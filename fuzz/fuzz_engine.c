@@ -761,6 +761,8 @@ NO_COV static void check_table(struct engine *e)
     CHECK(live == t->used);
     CHECK(held + e->rst_free_top == e->rst_cap); /* no held-event slot leaks */
     CHECK(e->wheel.linked == held);              /* every held event on the wheel, once */
+    for (uint32_t b = 0; b < HW_BUCKETS; b++)    /* the occupancy bitmap follows every head */
+        CHECK(!!(e->wheel.occupied[b / 64] & (1ULL << (b % 64))) == !!e->wheel.head[b]);
     /* The free list holds exactly the dead entries below the high-water mark (the bound on
      * its length also catches a cycle), and nothing above the mark is live. */
     uint32_t nfree = 0;

@@ -4,9 +4,21 @@ void hold_wheel_init(struct hold_wheel *w, uint64_t now_us)
 {
     for (uint32_t i = 0; i < HW_BUCKETS; i++)
         w->head[i] = 0;
+    for (uint32_t i = 0; i < HW_BUCKETS / 64; i++)
+        w->occupied[i] = 0;
     w->tick = now_us / HW_TICK_US;
     w->empty_to = w->tick;
     w->linked = 0;
+}
+
+static inline void mark_held(struct hold_wheel *w, uint32_t b)
+{
+    w->occupied[b >> 6] |= 1ULL << (b & 63);
+}
+
+static inline void mark_empty(struct hold_wheel *w, uint32_t b)
+{
+    w->occupied[b >> 6] &= ~(1ULL << (b & 63));
 }
 
 /* The tick its deadline falls in; an event due in a tick already walked goes in the current
@@ -31,6 +43,8 @@ void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
     r->wheel_next = w->head[b];
     if (w->head[b])
         pool[w->head[b] - 1].wheel_prev = slot + 1;
+    else
+        mark_held(w, b);
     w->head[b] = slot + 1;
     w->linked++;
 }
@@ -42,27 +56,45 @@ void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
         return;
     if (r->wheel_prev)
         pool[r->wheel_prev - 1].wheel_next = r->wheel_next;
-    else
+    else {
         w->head[r->wheel_bucket] = r->wheel_next;
+        if (!r->wheel_next)
+            mark_empty(w, r->wheel_bucket);
+    }
     if (r->wheel_next)
         pool[r->wheel_next - 1].wheel_prev = r->wheel_prev;
     r->wheel_bucket = HW_UNLINKED;
     w->linked--;
 }
 
+/* The first tick in [t, end) whose bucket holds an event, end when none does (end - t is at
+ * most HW_BUCKETS): one bitmap word per 64 ticks, at most HW_BUCKETS / 64 + 1 words. */
+static uint64_t next_held_tick(const struct hold_wheel *w, uint64_t t, uint64_t end)
+{
+    while (t < end) {
+        uint32_t b = (uint32_t)(t & (HW_BUCKETS - 1));
+        uint64_t bits = w->occupied[b >> 6] >> (b & 63);
+        if (bits) {
+            t += (uint64_t)__builtin_ctzll(bits);
+            return t < end ? t : end;
+        }
+        t += 64 - (b & 63);
+    }
+    return end;
+}
+
 uint32_t hold_wheel_earliest(struct hold_wheel *w)
 {
     if (!w->linked)
         return 0;
-    for (uint64_t t = w->empty_to > w->tick ? w->empty_to : w->tick; t < w->tick + HW_BUCKETS;
-         t++) {
-        uint32_t head = w->head[t & (HW_BUCKETS - 1)];
-        if (head) {
-            w->empty_to = t;
-            return head;
-        }
-    }
-    return 0; /* not reached: linked counts the events in the buckets */
+    uint64_t end = w->tick + HW_BUCKETS;
+    uint64_t t = w->empty_to > w->tick ? w->empty_to : w->tick;
+    if (!w->head[t & (HW_BUCKETS - 1)]) /* mostly, the bucket named last still holds more */
+        t = next_held_tick(w, t + 1, end);
+    if (t == end)
+        return 0; /* not reached: linked counts the events in the buckets */
+    w->empty_to = t;
+    return w->head[t & (HW_BUCKETS - 1)];
 }
 
 /* Hand the k events of batch to fn, in order: returns k. */
@@ -85,7 +117,10 @@ static uint32_t expire_bucket(struct hold_wheel *w, struct pending_rst *pool, ui
 {
     uint32_t batch[HW_BATCH];
     uint32_t n = 0, k = 0, next = w->head[b];
+    if (!next)
+        return 0;
     w->head[b] = 0;
+    mark_empty(w, b); /* events re-filed below may mark it again */
     while (next) {
         uint32_t slot = next - 1;
         struct pending_rst *r = &pool[slot];

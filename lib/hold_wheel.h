@@ -27,6 +27,10 @@ struct hold_wheel {
                                   tick + HW_BUCKETS: hold_wheel_earliest() starts there */
     uint32_t head[HW_BUCKETS]; /* pool slot + 1 of each bucket's first event, 0 = empty */
     uint32_t linked;           /* events on the wheel */
+    /* Bit b set exactly when head[b] is not 0: the next held bucket is found a word (64
+     * buckets) at a time. Without it, a reset storm with two hold lengths (2 RTTs, and the
+     * cap for a connection without an RTT) read ~500 empty heads per cut. */
+    uint64_t occupied[HW_BUCKETS / 64];
 };
 
 /* Called for each event whose hold ran out, already unlinked: slot is its pool index. */
@@ -43,8 +47,8 @@ void hold_wheel_add(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
 /* Take pool[slot] off the wheel; a slot not on it is left alone. */
 void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slot);
 /* The event filed nearest the wheel's current tick (its bucket is the first non-empty one from
- * there), still linked: pool slot + 1, 0 when none is. At most HW_BUCKETS bucket heads read,
- * and none twice while no event is filed before the last one named (empty_to).
+ * there), still linked: pool slot + 1, 0 when none is. At most HW_BUCKETS / 64 + 1 words of
+ * the occupancy bitmap read, starting from the last one named (empty_to).
  * An event whose hold restarted (re-filed lazily) or is longer than the wheel's span sits in
  * an earlier bucket than its deadline says: then it may be named before one due sooner,
  * never one that is not held. */

@@ -179,3 +179,57 @@ Test(hold_wheel, a_full_bucket_is_judged_in_batches_each_named_first)
     cr_assert_eq(expire(t0 + 60 * MS + 1), 1u);
     cr_assert_eq(fired[39], 17u);
 }
+
+/* The bucket hold_wheel_earliest() must name, found the plain way: every head from the
+ * current tick on. */
+static uint32_t earliest_by_scan(void)
+{
+    for (uint64_t t = wheel.tick; t < wheel.tick + HW_BUCKETS; t++)
+        if (wheel.head[t & (HW_BUCKETS - 1)])
+            return wheel.head[t & (HW_BUCKETS - 1)];
+    return 0;
+}
+
+static void check_occupancy(void)
+{
+    for (uint32_t b = 0; b < HW_BUCKETS; b++)
+        cr_assert_eq(!!(wheel.occupied[b / 64] & (1ULL << (b % 64))), !!wheel.head[b],
+                     "bucket %u: bit and head disagree", b);
+}
+
+static uint32_t xorshift32(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* A storm's mix: short holds (2 RTTs) and the cap, judged early, deleted, re-filed, with
+ * time moving on; the bitmap must follow every head, and the earliest must be the scan's. */
+Test(hold_wheel, earliest_equals_a_plain_scan)
+{
+    uint32_t x = 2463534242u;
+    uint64_t now = 7 * HW_BUCKETS * MS + 321;
+    expire(now);
+    for (uint32_t step = 0; step < 20000; step++) {
+        uint32_t r = xorshift32(&x), slot = r % POOL;
+        if (pool[slot].wheel_bucket == HW_UNLINKED) {
+            static const uint32_t holds[] = {2 * MS, 3 * MS + 7, 500 * MS, 1300 * MS};
+            hold(slot, now - (r >> 20) % (5 * MS), holds[(r >> 8) & 3]);
+        } else if (r & 0x100) {
+            hold_wheel_del(&wheel, pool, slot);
+        } else {
+            now += (r >> 12) % (3 * MS);
+            nfired = nnamed = 0;
+            expire(now);
+        }
+        check_occupancy();
+        uint32_t want = earliest_by_scan();
+        cr_assert_eq(hold_wheel_earliest(&wheel), want, "step %u", step);
+        if (want && (r & 0x200)) { /* a storm cut: the named event judged early */
+            hold_wheel_del(&wheel, pool, want - 1);
+            check_occupancy();
+        }
+    }
+}
