@@ -4,6 +4,9 @@
  * preloaded captures of scripts/bench need ~5 GB of mbufs per million flows).
  *
  * usage: bench_engine FLOWS [PASSES [THREADS [EXCHANGES]]]
+ *        bench_engine --mem-mb FLOWS [THREADS]
+ *   --mem-mb prints the memory in MB a run of THREADS (default 1) engines of FLOWS needs, so
+ *   that scripts/bench can tell whether it fits without an estimate of its own.
  *
  * THREADS > 1 runs that many engines at once, one per thread pinned to CPU 0, 1, ... (as
  * workers are to lcores), each with its own table and its own copy of the traffic: what
@@ -191,6 +194,33 @@ static uint64_t time_dist(const uint8_t *const fp[], const uint32_t len[], unsig
     return ticks() - t0;
 }
 
+/* The engine every run creates: room for 2 x FLOWS, as scripts/bench sizes rstscope's table. */
+static void bench_config(struct engine_config *cfg, uint32_t n)
+{
+    engine_config_defaults(cfg);
+    cfg->max_flows = 2 * n;
+}
+
+/* --mem-mb: what one run() allocates, from an engine created as run() creates it (its tables
+ * are mapped, not touched), plus the per-connection IP-ID array and 1 MB for the rest. */
+static int print_mem_mb(uint32_t n, uint32_t nthr)
+{
+    struct engine_config cfg;
+    struct engine_stats stats;
+    bench_config(&cfg, n);
+    struct engine *e = engine_create(&cfg, memset(&stats, 0, sizeof(stats)), NULL, NULL, 0);
+    if (!e) {
+        fprintf(stderr, "bench_engine: cannot create an engine of %u flows\n", 2 * n);
+        return 1;
+    }
+    uint64_t bytes = engine_mem_bytes(e) + (uint64_t)n * sizeof(uint16_t) + (1u << 20);
+    if (e->hosts)
+        bytes += ((uint64_t)e->hosts->mask + 1) * sizeof(*e->hosts->e);
+    engine_destroy(e);
+    printf("%" PRIu64 "\n", (bytes * nthr + (1u << 20) - 1) >> 20);
+    return 0;
+}
+
 static void *run(void *arg)
 {
     struct job *j = arg;
@@ -203,8 +233,7 @@ static void *run(void *arg)
     }
     struct engine_stats *stats = aligned_alloc(64, (sizeof(*stats) + 63) / 64 * 64);
     struct engine_config cfg;
-    engine_config_defaults(&cfg);
-    cfg.max_flows = 2 * n; /* as scripts/bench sizes rstscope's table */
+    bench_config(&cfg, n);
     struct engine *e =
         stats ? engine_create(&cfg, memset(stats, 0, sizeof(*stats)), NULL, NULL, 0) : NULL;
     uint16_t *ipid = calloc(n, sizeof(*ipid));
@@ -294,8 +323,18 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && argc <= 4 && strcmp(argv[1], "--mem-mb") == 0) {
+        uint32_t n = (uint32_t)strtoul(argv[2], NULL, 10);
+        uint32_t nthr = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 1;
+        if (n < 10 || n > 16000000 || nthr < 1 || nthr > 64) {
+            fprintf(stderr, "bench_engine: --mem-mb FLOWS 10..16000000 [THREADS 1..64]\n");
+            return 2;
+        }
+        return print_mem_mb(n, nthr);
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_engine FLOWS [PASSES [THREADS [EXCHANGES]]]\n");
+        fprintf(stderr, "usage: bench_engine FLOWS [PASSES [THREADS [EXCHANGES]]]\n"
+                        "       bench_engine --mem-mb FLOWS [THREADS]\n");
         return 2;
     }
     uint32_t n = (uint32_t)strtoul(argv[1], NULL, 10);
