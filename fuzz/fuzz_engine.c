@@ -713,8 +713,7 @@ NO_COV static void check_table(struct engine *e)
         uint32_t hash = t->flows[idx1 - 1].hash;
         CHECK(flow_table_slot_tag(t, s) == flow_table_tag(t, hash));
         /* The distance code: exact below disp_max, "that or more" at it. */
-        uint32_t home = flow_table_home(t, hash);
-        uint32_t dist = i >= home ? i - home : i + t->nslots - home;
+        uint32_t dist = flow_table_dist(t, flow_table_home(t, hash), i);
         uint32_t code = flow_table_slot_disp(t, s);
         CHECK(code < t->disp_max ? code == dist : dist >= t->disp_max);
     }
@@ -762,7 +761,7 @@ NO_COV static void check_table(struct engine *e)
     CHECK(held + e->rst_free_top == e->rst_cap); /* no held-event slot leaks */
     CHECK(e->wheel.linked == held);              /* every held event on the wheel, once */
     for (uint32_t b = 0; b < HW_BUCKETS; b++)    /* the occupancy bitmap follows every head */
-        CHECK(!!(e->wheel.occupied[b / 64] & (1ULL << (b % 64))) == !!e->wheel.head[b]);
+        CHECK(hold_wheel_marked(&e->wheel, b) == !!e->wheel.head[b]);
     /* The free list holds exactly the dead entries below the high-water mark (the bound on
      * its length also catches a cycle), and nothing above the mark is live. */
     uint32_t nfree = 0;

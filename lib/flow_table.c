@@ -125,12 +125,6 @@ struct flow *flow_table_lookup_ckey(struct flow_table *t, const struct flow_key 
     }
 }
 
-/* Cyclic distance from slot a forward to slot b. */
-static inline uint32_t slot_dist(const struct flow_table *t, uint32_t a, uint32_t b)
-{
-    return b >= a ? b - a : b + t->nslots - a;
-}
-
 /* A slot's distance field for an entry dist slots from home: exact below dmax, else dmax. */
 static inline uint32_t disp_code(uint32_t dist, uint32_t dmax)
 {
@@ -175,7 +169,7 @@ struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *k, u
     uint32_t home = flow_table_home(t, hash), i = home;
     while (t->slots[i] != 0)
         i = flow_table_next(t, i);
-    t->slots[i] = slot_value(t, flow_table_tag(t, hash), slot_dist(t, home, i), idx + 1);
+    t->slots[i] = slot_value(t, flow_table_tag(t, hash), flow_table_dist(t, home, i), idx + 1);
     struct flow *f = &t->flows[idx];
     memset(f, 0, sizeof(*f));
     f->key = c;
@@ -209,7 +203,8 @@ void flow_table_remove(struct flow_table *t, struct flow *f)
             break;
         uint32_t d = (s >> ib) & dmax;
         if (d == dmax)
-            d = slot_dist(t, flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash), j);
+            d = flow_table_dist(
+                t, flow_table_home(t, t->flows[flow_table_slot_idx1(t, s) - 1].hash), j);
         if (d >= gap) {
             d -= gap;
             slots[i] = (s & ~(dmax << ib)) | disp_code(d, dmax) << ib;

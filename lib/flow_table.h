@@ -144,6 +144,12 @@ static inline uint32_t flow_table_home(const struct flow_table *t, uint32_t hash
     return (uint32_t)(((uint64_t)hash * t->nslots) >> 32);
 }
 
+/* Cyclic distance from slot a forward to slot b. */
+static inline uint32_t flow_table_dist(const struct flow_table *t, uint32_t a, uint32_t b)
+{
+    return b >= a ? b - a : b + t->nslots - a;
+}
+
 /* The slot after i, wrapping at nslots. */
 static inline uint32_t flow_table_next(const struct flow_table *t, uint32_t i)
 {

@@ -53,6 +53,11 @@ void hold_wheel_del(struct hold_wheel *w, struct pending_rst *pool, uint32_t slo
  * an earlier bucket than its deadline says: then it may be named before one due sooner,
  * never one that is not held. */
 uint32_t hold_wheel_earliest(struct hold_wheel *w);
+/* Is bucket b's bit in the occupancy bitmap set (it must be exactly when head[b] is not 0)? */
+static inline int hold_wheel_marked(const struct hold_wheel *w, uint32_t b)
+{
+    return (w->occupied[b >> 6] >> (b & 63)) & 1;
+}
 /* Has now_us's tick not been walked yet (hold_wheel_expire() would judge the ticks before it)? */
 static inline int hold_wheel_behind(const struct hold_wheel *w, uint64_t now_us)
 {

@@ -23,21 +23,21 @@ struct host_table *host_table_create(uint32_t entries, uint8_t tolerance)
     return t;
 }
 
-static size_t entries_bytes(const struct host_table *t)
+size_t host_table_mem_bytes(const struct host_table *t)
 {
     return ((size_t)t->mask + 1) * sizeof(*t->e);
 }
 
 void host_table_prefault(struct host_table *t)
 {
-    big_prefault(t->e, entries_bytes(t));
+    big_prefault(t->e, host_table_mem_bytes(t));
 }
 
 void host_table_destroy(struct host_table *t)
 {
     if (!t)
         return;
-    big_free(t->e, entries_bytes(t));
+    big_free(t->e, host_table_mem_bytes(t));
     free(t);
 }
 

@@ -36,6 +36,8 @@ struct host_table {
 /* entries is rounded up to a power of two. NULL on allocation failure. */
 struct host_table *host_table_create(uint32_t entries, uint8_t tolerance);
 void host_table_destroy(struct host_table *t);
+/* Bytes of its entries (fixed by its size, whatever the number of hosts). */
+size_t host_table_mem_bytes(const struct host_table *t);
 /* Fault its pages in now, on the caller's NUMA node (engine_prefault()). */
 void host_table_prefault(struct host_table *t);
 

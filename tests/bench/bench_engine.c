@@ -215,7 +215,7 @@ static int print_mem_mb(uint32_t n, uint32_t nthr)
     }
     uint64_t bytes = engine_mem_bytes(e) + (uint64_t)n * sizeof(uint16_t) + (1u << 20);
     if (e->hosts)
-        bytes += ((uint64_t)e->hosts->mask + 1) * sizeof(*e->hosts->e);
+        bytes += host_table_mem_bytes(e->hosts);
     engine_destroy(e);
     printf("%" PRIu64 "\n", (bytes * nthr + (1u << 20) - 1) >> 20);
     return 0;

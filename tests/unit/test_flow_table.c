@@ -88,8 +88,7 @@ static void check_invariants(const struct flow_table *t)
         cr_assert_eq(flow_table_slot_tag(t, s), flow_table_tag(t, f->hash),
                      "slot %u: tag differs from its flow's hash", j);
         /* The distance: exact below disp_max, at least disp_max when it says so. */
-        uint32_t home = flow_table_home(t, f->hash);
-        uint32_t dist = j >= home ? j - home : j + t->nslots - home;
+        uint32_t dist = flow_table_dist(t, flow_table_home(t, f->hash), j);
         uint32_t code = flow_table_slot_disp(t, s);
         cr_assert(code < t->disp_max ? code == dist : dist >= t->disp_max,
                   "slot %u: distance code %u, %u slots from home", j, code, dist);

@@ -193,7 +193,7 @@ static uint32_t earliest_by_scan(void)
 static void check_occupancy(void)
 {
     for (uint32_t b = 0; b < HW_BUCKETS; b++)
-        cr_assert_eq(!!(wheel.occupied[b / 64] & (1ULL << (b % 64))), !!wheel.head[b],
+        cr_assert_eq(hold_wheel_marked(&wheel, b), !!wheel.head[b],
                      "bucket %u: bit and head disagree", b);
 }
 
